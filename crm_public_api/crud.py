@@ -1,0 +1,174 @@
+"Create, read, update, delete and list operations of the CRM resources"
+from trytond.pool import Pool
+
+from . import query, router
+from .problem import NotFound
+from .resources import RESOURCES, SERVED
+
+ID_PARAMETER = {
+    'name': 'id', 'in': 'path', 'required': True,
+    'schema': {'type': 'integer', 'minimum': 1, 'maximum': 2 ** 31 - 1},
+    'description': "Identifier of the record",
+    }
+
+
+def find(resource, record_id):
+    "Return the record of resource with the id or raise NotFound"
+    Model = Pool().get(resource.model)
+    if 0 < record_id < 2 ** 31:
+        records = Model.search(
+            [('id', '=', record_id)] + resource.domain, limit=1)
+        if records:
+            return records[0]
+    raise NotFound(f"No {resource.singular} with id {record_id} exists.")
+
+
+def list_records(resource, request):
+    Model = Pool().get(resource.model)
+    walk = query.parse(resource, request.args)
+    records = Model.search(
+        resource.domain + walk.search_domain(),
+        order=walk.order, limit=walk.limit + 1)
+    page, more = records[:walk.limit], len(records) > walk.limit
+    data = resource.read([r.id for r in page])
+    next_cursor = None
+    if more:
+        last, = Model.read(
+            [page[-1].id], [f for f, _ in walk.keys] + ['id'])
+        next_cursor = walk.next_cursor(last)
+    return {'data': data, 'next_cursor': next_cursor}
+
+
+def create_record(resource, body):
+    Model = Pool().get(resource.model)
+    values = resource.load(body, creating=True)
+    resource.check_references(values)
+    record, = Model.create([values])
+    return resource.read([record.id])[0]
+
+
+def update_record(resource, record_id, body):
+    Model = Pool().get(resource.model)
+    record = find(resource, record_id)
+    values = resource.load(body, creating=False)
+    resource.check_references(values)
+    if values:
+        Model.write([record], values)
+    return resource.read([record.id])[0]
+
+
+def delete_record(resource, record_id):
+    Model = Pool().get(resource.model)
+    Model.delete([find(resource, record_id)])
+
+
+def register_resource(resource, tag=None):
+    "Register the five operations of a resource"
+    name, singular = resource.name, resource.singular
+    tag = tag or name.capitalize()
+    schema = {'$ref': f'#/components/schemas/{resource.schema_name}'}
+    page = {'$ref': f'#/components/schemas/{resource.schema_name}Page'}
+    create_schema = {
+        '$ref': f'#/components/schemas/{resource.schema_name}Create'}
+    update_schema = {
+        '$ref': f'#/components/schemas/{resource.schema_name}Update'}
+    base = router.BASE
+
+    def list_handler(request, **kwargs):
+        return router.json_response(list_records(resource, request))
+
+    def create_handler(request, body, **kwargs):
+        record = create_record(resource, body)
+        return router.json_response(record, 201, {
+                'Location': f"{base}/{name}/{record['id']}"})
+
+    def get_handler(request, id, **kwargs):
+        return router.json_response(resource.read([find(resource, id).id])[0])
+
+    def update_handler(request, id, body, **kwargs):
+        return router.json_response(update_record(resource, id, body))
+
+    def delete_handler(request, id, **kwargs):
+        delete_record(resource, id)
+        return router.Response(status=204)
+
+    router.register(router.Operation(
+            'GET', f'/{name}', list_handler,
+            operation_id=f'list_{name}', summary=f"List {name}", tag=tag,
+            scope=f'{name}:read', parameters=query_parameters(resource),
+            responses={200: ("A page of " + name, page)}))
+    router.register(router.Operation(
+            'POST', f'/{name}', create_handler,
+            operation_id=f'create_{singular}',
+            summary=f"Create a {singular}", tag=tag,
+            scope=f'{name}:write', request_schema=create_schema,
+            responses={201: (f"The created {singular}", schema)}))
+    router.register(router.Operation(
+            'GET', f'/{name}/{{id}}', get_handler,
+            operation_id=f'get_{singular}', summary=f"Get a {singular}",
+            tag=tag, scope=f'{name}:read', parameters=[ID_PARAMETER],
+            responses={200: (f"The {singular}", schema)}))
+    router.register(router.Operation(
+            'PATCH', f'/{name}/{{id}}', update_handler,
+            operation_id=f'update_{singular}',
+            summary=f"Update a {singular}",
+            description="Changes only the attributes given in the body.",
+            tag=tag, scope=f'{name}:write', parameters=[ID_PARAMETER],
+            request_schema=update_schema,
+            responses={200: (f"The updated {singular}", schema)}))
+    router.register(router.Operation(
+            'DELETE', f'/{name}/{{id}}', delete_handler,
+            operation_id=f'delete_{singular}',
+            summary=f"Delete a {singular}", tag=tag,
+            scope=f'{name}:write', parameters=[ID_PARAMETER],
+            responses={204: (f"The {singular} is deleted", None)}))
+
+
+def query_parameters(resource):
+    "OpenAPI parameters of a list operation: paging, sort and filters"
+    sortable = [a.name for a in resource.attributes.values() if a.sortable]
+    parameters = [
+        {'name': 'limit', 'in': 'query', 'required': False,
+            'description': "Records per page",
+            'schema': {'type': 'integer', 'minimum': 1,
+                'maximum': query.MAX_LIMIT, 'default': query.DEFAULT_LIMIT}},
+        {'name': 'cursor', 'in': 'query', 'required': False,
+            'description': "next_cursor of the previous page",
+            'schema': {'type': 'string', 'maxLength': 2048}},
+        {'name': 'sort', 'in': 'query', 'required': False,
+            'description': (
+                "Comma separated fields, each optionally prefixed by - for "
+                "descending; the id is always the final tie-break. "
+                "Sortable: " + ', '.join(sortable)),
+            'schema': {'type': 'string', 'pattern': '^-?(%s)(,-?(%s))*$' % (
+                        '|'.join(sortable), '|'.join(sortable))}},
+        ]
+    for attribute in resource.attributes.values():
+        if not attribute.filterable:
+            continue
+        value_schema = attribute.value_schema()
+        for operator in attribute.operators:
+            key = attribute.name if operator == 'eq' \
+                else f'{attribute.name}[{operator}]'
+            parameter = {
+                'name': key, 'in': 'query', 'required': False,
+                'description': f"Filter on {attribute.name} ({operator})",
+                'schema': dict(value_schema),
+                }
+            if operator == 'in':
+                # Comma separated: in=1,2,3
+                parameter['schema'] = {
+                    'type': 'array', 'items': value_schema, 'minItems': 1,
+                    'maxItems': query.MAX_IN_VALUES}
+                parameter['style'] = 'form'
+                parameter['explode'] = False
+            elif operator == 'contains':
+                parameter['schema'] = {'type': 'string', 'minLength': 1}
+            parameters.append(parameter)
+    return parameters
+
+
+def register_all():
+    for name in SERVED:
+        register_resource(RESOURCES[name])
+

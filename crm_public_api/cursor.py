@@ -1,0 +1,76 @@
+"""Keyset cursors for list walks.
+
+A cursor carries the sort values and id of the last record of a page, so
+the next page starts strictly after that record in the sort order, with
+the id as the final tie-break.  Unlike an offset, this neither skips nor
+repeats a record when others are inserted or deleted during the walk; a
+record whose own sort value changes mid-walk may move before or after the
+cursor, as with any keyset scheme.  NULL sorts before every value, so a
+descending walk meets NULLs last.
+
+The cursor is base64url of a small JSON document that also records a
+digest of the sort and filters, so it cannot be replayed with others.
+"""
+import base64
+import binascii
+import hashlib
+import json
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def query_digest(sort, filters):
+    text = json.dumps([sort, sorted(filters)], separators=(',', ':'))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
+
+
+def encode(values, record_id, digest):
+    document = {'v': values, 'id': record_id, 'q': digest}
+    text = json.dumps(document, separators=(',', ':'))
+    return base64.urlsafe_b64encode(text.encode('utf-8')).decode().rstrip('=')
+
+
+def decode(cursor, digest, length):
+    "Return the sort values and id of a cursor or raise InvalidCursor"
+    if len(cursor) > 2048:
+        raise InvalidCursor("is too long")
+    try:
+        padded = cursor + '=' * (-len(cursor) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise InvalidCursor("is not a cursor returned by this API") from None
+    if (not isinstance(document, dict)
+            or not isinstance(document.get('v'), list)
+            or len(document['v']) != length
+            or isinstance(document.get('id'), bool)
+            or not isinstance(document.get('id'), int)):
+        raise InvalidCursor("is not a cursor returned by this API")
+    if document.get('q') != digest:
+        raise InvalidCursor(
+            "was returned for another sort or filter; "
+            "repeat the same sort and filters, or start without a cursor")
+    return document['v'], document['id']
+
+
+def after_domain(keys, values, record_id):
+    """Return the Tryton domain of records after the cursor position
+
+    keys are (field, descending) pairs of the sort, without the id."""
+    if not keys:
+        return [('id', '>', record_id)]
+    (field, descending), value = keys[0], values[0]
+    rest = after_domain(keys[1:], values[1:], record_id)
+    tie = [(field, '=', value), rest]
+    if value is None:
+        # NULL is the smallest value: ascending, every value comes after
+        # it; descending, nothing does.
+        if descending:
+            return tie
+        return ['OR', [(field, '!=', None)], tie]
+    if descending:
+        beyond = ['OR', [(field, '<', value)], [(field, '=', None)]]
+    else:
+        beyond = [(field, '>', value)]
+    return ['OR', beyond, tie]

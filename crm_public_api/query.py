@@ -1,0 +1,191 @@
+"List parameters: limit, cursor, sort and filters"
+import datetime as dt
+import decimal
+import re
+
+from . import cursor as cursors
+from .problem import InvalidRequest, field_error
+from .schema import OPERATORS
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+RESERVED = {'limit', 'cursor', 'sort'}
+FILTER = re.compile(r'^([a-z_]+)(?:\[([a-z]+)\])?$')
+MAX_IN_VALUES = 100
+
+
+class ListQuery:
+    def __init__(self, limit, keys, domain, digest, position):
+        self.limit = limit
+        self.keys = keys
+        self.domain = domain
+        self.digest = digest
+        self.position = position
+
+    @property
+    def order(self):
+        order = [(f, 'DESC NULLS LAST' if d else 'ASC NULLS FIRST')
+            for f, d in self.keys]
+        return order + [('id', 'ASC')]
+
+    def search_domain(self):
+        if self.position is None:
+            return self.domain
+        values, record_id = self.position
+        return self.domain + [
+            cursors.after_domain(self.keys, values, record_id)]
+
+    def next_cursor(self, row):
+        "Return the cursor that continues after the Tryton row"
+        values = [self.cursor_value(row[f]) for f, _ in self.keys]
+        return cursors.encode(values, row['id'], self.digest)
+
+    @staticmethod
+    def cursor_value(value):
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        if isinstance(value, float):
+            return value
+        return {'t': type(value).__name__, 'v': str(value)}
+
+
+def _restore(value):
+    "Return the Tryton value of a sort value stored in a cursor"
+    if isinstance(value, dict):
+        kind, text = value.get('t'), value.get('v')
+        if not isinstance(text, str):
+            raise ValueError
+        if kind == 'datetime':
+            return dt.datetime.fromisoformat(text)
+        if kind == 'date':
+            return dt.date.fromisoformat(text)
+        if kind == 'Decimal':
+            return decimal.Decimal(text)
+        raise ValueError
+    if isinstance(value, list):
+        raise ValueError
+    return value
+
+
+def parse(resource, args):
+    "Build a ListQuery from the query string or raise InvalidRequest"
+    errors = []
+    limit = _parse_limit(args, errors)
+    keys, sort_text = _parse_sort(resource, args, errors)
+    domain, filters = _parse_filters(resource, args, errors)
+    if errors:
+        raise InvalidRequest("The query parameters are invalid.", errors)
+
+    digest = cursors.query_digest(sort_text, filters)
+    position = None
+    if args.get('cursor'):
+        try:
+            values, record_id = cursors.decode(
+                args['cursor'], digest, len(keys))
+            values = [_restore(v) for v in values]
+        except cursors.InvalidCursor as exception:
+            raise InvalidRequest(
+                f"The cursor {exception}.",
+                [field_error('cursor', str(exception), 'query')]) from None
+        except (ValueError, TypeError):
+            raise InvalidRequest(
+                "The cursor is not a cursor returned by this API.",
+                [field_error('cursor', "is invalid", 'query')]) from None
+        position = values, record_id
+    return ListQuery(limit, keys, domain, digest, position)
+
+
+def _parse_limit(args, errors):
+    text = args.get('limit')
+    if text is None:
+        return DEFAULT_LIMIT
+    if not re.fullmatch(r'\d{1,4}', text) \
+            or not 1 <= int(text) <= MAX_LIMIT:
+        errors.append(field_error(
+                'limit', f"must be an integer from 1 to {MAX_LIMIT}",
+                'query'))
+        return DEFAULT_LIMIT
+    return int(text)
+
+
+def _parse_sort(resource, args, errors):
+    text = args.get('sort', '')
+    keys, seen = [], set()
+    for item in filter(None, text.split(',')) if text else []:
+        descending = item.startswith('-')
+        name = item[1:] if descending else item
+        attribute = resource.attributes.get(name)
+        if attribute is None or not attribute.sortable:
+            sortable = [a.name for a in resource.attributes.values()
+                if a.sortable]
+            errors.append(field_error(
+                    'sort', f"cannot sort by {name!r}; sortable fields: "
+                    + ', '.join(sortable), 'query'))
+            continue
+        if name in seen:
+            errors.append(field_error(
+                    'sort', f"{name!r} is given twice", 'query'))
+            continue
+        seen.add(name)
+        if name == 'id':
+            # The id is the final tie-break already; a descending id
+            # would contradict it.
+            if descending:
+                errors.append(field_error(
+                        'sort', "sort by -id is not supported; the id is "
+                        "always the final ascending tie-break", 'query'))
+            continue
+        keys.append((attribute.source, descending))
+    return keys, text
+
+
+def _parse_filters(resource, args, errors):
+    domain, filters = [], []
+    for key in sorted(set(args.keys()) - RESERVED):
+        values = args.getlist(key)
+        match = FILTER.match(key)
+        attribute = resource.attributes.get(match.group(1)) if match else None
+        if attribute is None or not attribute.filterable:
+            errors.append(field_error(
+                    key, "unknown query parameter; filterable fields: "
+                    + ', '.join(a.name for a in resource.attributes.values()
+                        if a.filterable), 'query'))
+            continue
+        operator = match.group(2) or 'eq'
+        if operator not in attribute.operators:
+            errors.append(field_error(
+                    key, f"operator {operator!r} is not supported for "
+                    f"{attribute.name}; use one of: "
+                    + ', '.join(attribute.operators), 'query'))
+            continue
+        if len(values) > 1:
+            errors.append(field_error(key, "is given more than once", 'query'))
+            continue
+        try:
+            value = _parse_value(attribute, operator, values[0])
+        except ValueError as exception:
+            errors.append(field_error(key, str(exception), 'query'))
+            continue
+        filters.append((attribute.name, operator, values[0]))
+        clause_operator = OPERATORS[operator]
+        if hasattr(attribute, 'query_clause'):
+            domain.append(attribute.query_clause(clause_operator, value))
+        else:
+            domain.append((attribute.source, clause_operator, value))
+    return domain, filters
+
+
+def _parse_value(attribute, operator, text):
+    if operator == 'in':
+        items = text.split(',')
+        if len(items) > MAX_IN_VALUES:
+            raise ValueError(f"takes at most {MAX_IN_VALUES} values")
+        return [attribute.parse_query(item) for item in items]
+    if operator == 'contains':
+        if not isinstance(text, str) or not text:
+            raise ValueError("must not be empty")
+        escaped = (text.replace('\\', '\\\\').replace('%', '\\%')
+            .replace('_', '\\_'))
+        attribute.parse_query(text)
+        return f'%{escaped}%'
+    return attribute.parse_query(text)
