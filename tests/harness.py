@@ -24,6 +24,7 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 KEY_SECRET = 'test-key-secret-not-for-production'
+TEMPLATE_LOCK = 4_242_017
 ADMIN_PASSWORD = 'admin-password-for-tests'
 WEBHOOK_KEY = 'dGVzdC13ZWJob29rLWtleS0zMi1ieXRlcy1sb25nISE='
 
@@ -102,6 +103,25 @@ def _pg_exists(cursor, name):
     return cursor.fetchone() is not None
 
 
+def _build_pg_template(cursor, template, sqlite_path, log):
+    import psycopg
+    building = template + '_build'
+    cursor.execute(f'DROP DATABASE IF EXISTS "{building}"')
+    cursor.execute(f'CREATE DATABASE "{building}"')
+    _admin(building, base_environment(building, sqlite_path), log)
+    cursor.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+
+    # Templates of older sources only take space now.
+    cursor.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'crm\\_tpl\\_%%' "
+        "AND datname <> %s", (template,))
+    for stale, in cursor.fetchall():
+        try:
+            cursor.execute(f'DROP DATABASE "{stale}"')
+        except psycopg.Error as exception:  # in use by another run
+            log.write(f"kept {stale}: {exception}\n".encode())
+
+
 def create_database(name, sqlite_path, log):
     "Create the database name with the modules installed, from a template"
     template = f'crm_tpl_{sources_digest()}'
@@ -109,16 +129,17 @@ def create_database(name, sqlite_path, log):
     if is_postgresql():
         connection = _pg_connect()
         with connection.cursor() as cursor:
-            if not _pg_exists(cursor, template):
-                building = template + '_build'
-                cursor.execute(f'DROP DATABASE IF EXISTS "{building}"')
-                cursor.execute(f'CREATE DATABASE "{building}"')
-                _admin(building, base_environment(building, sqlite_path), log)
+            # Concurrent test runs wait for one another to build it.
+            cursor.execute('SELECT pg_advisory_lock(%s)', (TEMPLATE_LOCK,))
+            try:
+                if not _pg_exists(cursor, template):
+                    _build_pg_template(cursor, template, sqlite_path, log)
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 cursor.execute(
-                    f'ALTER DATABASE "{building}" RENAME TO "{template}"')
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            cursor.execute(
-                f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                    f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            finally:
+                cursor.execute(
+                    'SELECT pg_advisory_unlock(%s)', (TEMPLATE_LOCK,))
         connection.close()
     else:
         cache = os.path.join(tempfile.gettempdir(), 'crm-test-templates')
