@@ -65,6 +65,7 @@ def delete_record(resource, record_id):
 def register_resource(resource, tag=None):
     "Register the five operations of a resource"
     name, singular = resource.name, resource.singular
+    a_singular = ('an ' if singular[0] in 'aeiou' else 'a ') + singular
     tag = tag or name.capitalize()
     schema = {'$ref': f'#/components/schemas/{resource.schema_name}'}
     page = {'$ref': f'#/components/schemas/{resource.schema_name}Page'}
@@ -100,18 +101,18 @@ def register_resource(resource, tag=None):
     router.register(router.Operation(
             'POST', f'/{name}', create_handler,
             operation_id=f'create_{singular}',
-            summary=f"Create a {singular}", tag=tag,
+            summary=f"Create {a_singular}", tag=tag,
             scope=f'{name}:write', request_schema=create_schema,
             responses={201: (f"The created {singular}", schema)}))
     router.register(router.Operation(
             'GET', f'/{name}/{{id}}', get_handler,
-            operation_id=f'get_{singular}', summary=f"Get a {singular}",
+            operation_id=f'get_{singular}', summary=f"Get {a_singular}",
             tag=tag, scope=f'{name}:read', parameters=[ID_PARAMETER],
             responses={200: (f"The {singular}", schema)}))
     router.register(router.Operation(
             'PATCH', f'/{name}/{{id}}', update_handler,
             operation_id=f'update_{singular}',
-            summary=f"Update a {singular}",
+            summary=f"Update {a_singular}",
             description="Changes only the attributes given in the body.",
             tag=tag, scope=f'{name}:write', parameters=[ID_PARAMETER],
             request_schema=update_schema,
@@ -119,7 +120,7 @@ def register_resource(resource, tag=None):
     router.register(router.Operation(
             'DELETE', f'/{name}/{{id}}', delete_handler,
             operation_id=f'delete_{singular}',
-            summary=f"Delete a {singular}", tag=tag,
+            summary=f"Delete {a_singular}", tag=tag,
             scope=f'{name}:write', parameters=[ID_PARAMETER],
             responses={204: (f"The {singular} is deleted", None)}))
 

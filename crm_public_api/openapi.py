@@ -164,7 +164,8 @@ def build(server_url=None):
             'version': '1.0.0',
             'description': (
                 "Contacts, accounts, deals and activities of the CRM. "
-                "Authenticate with \"Authorization: Bearer <API key>\". "
+                "Authenticate with the header "
+                "\"Authorization: Bearer YOUR_API_KEY\". "
                 "Each key may make a limited number of requests per "
                 "minute (100 by default); errors are RFC 9457 problem "
                 "documents."),
