@@ -2,11 +2,10 @@
 
     python -m crm.demo --database NAME [--accounts N] [--company-only]
 
-Creates, once, the currencies USD, EUR and GBP, a company with two sales
-employees and links the admin user to them; then, unless --company-only,
-accounts with contacts, deals in every stage and activities.  Run it
-again and it adds nothing: the company's existence marks a set-up
-database.
+Creates the currencies USD, EUR and GBP and a company with two sales
+employees, and links the admin user to them.  Unless --company-only is
+given, it then adds accounts with contacts, deals in every stage and
+activities.  A database that has a company already is left unchanged.
 """
 import argparse
 import datetime as dt

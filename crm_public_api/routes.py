@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from trytond.pool import Pool
 from trytond.wsgi import app
 
-from . import crud, openapi, router
+from . import crud, openapi, ratelimit, router
 from .problem import NotFound
 from .schema import DateTime
 
@@ -46,7 +46,6 @@ router.SCHEMAS['Me'] = {
 
 
 def me(request, caller, **kwargs):
-    from . import ratelimit
     User = Pool().get('res.user')
     user = User(caller.user_id)
     return router.json_response({
