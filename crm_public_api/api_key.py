@@ -167,4 +167,8 @@ class ApiKey(ModelSQL, ModelView):
 
     @classmethod
     def copy(cls, api_keys, default=None):
-        raise ValidationError(gettext('crm_public_api.msg_key_no_copy'))
+        # A copy would share the hash, so the same secret would open two
+        # records.
+        if api_keys:
+            raise ValidationError(gettext('crm_public_api.msg_key_no_copy'))
+        return super().copy(api_keys, default=default)
