@@ -1,0 +1,171 @@
+"""One HTTP attempt of a webhook delivery.
+
+The request connects to the address that the guard checked, never to a
+fresh DNS answer, and sends the host name in the Host header and, for
+https, in the TLS server name with certificate checks against it.
+Redirects are not followed: a 3xx response is a failed attempt.
+"""
+import email.utils
+import time
+
+import certifi
+import urllib3
+from urllib3.exceptions import (
+    HTTPError, NewConnectionError, ProtocolError, SSLError, TimeoutError)
+
+from . import guard
+
+USER_AGENT = 'CRM-Webhooks/1.0'
+BODY_EXCERPT = 1024
+SIGNATURE_HEADER = 'webhook-signature'
+
+# Outcomes of an attempt, stored as the attempt's error kind.
+SUCCESS = None
+STATUS = 'status'
+GONE = 'gone'
+REDIRECT = 'redirect'
+TIMEOUT = 'timeout'
+CONNECTION = 'connection'
+TLS = 'tls'
+BLOCKED = 'blocked'
+ERROR_KINDS = [
+    (STATUS, "HTTP Status"),
+    (GONE, "Gone (410)"),
+    (REDIRECT, "Redirect"),
+    (TIMEOUT, "Timeout"),
+    (CONNECTION, "Connection"),
+    (TLS, "TLS"),
+    (BLOCKED, "Blocked Address"),
+    ]
+
+
+class Result:
+    "What one attempt did, ready to be logged"
+
+    def __init__(self, request_headers):
+        self.request_headers = request_headers
+        self.status = None
+        self.body = b''
+        self.retry_after = None
+        self.error_kind = SUCCESS
+        self.error = None
+        self.duration_ms = 0
+
+    @property
+    def succeeded(self):
+        return self.error_kind is SUCCESS
+
+
+def loggable_headers(headers):
+    "Return the request headers with the signatures replaced by their count"
+    result = dict(headers)
+    if SIGNATURE_HEADER in result:
+        count = len(result[SIGNATURE_HEADER].split())
+        result[SIGNATURE_HEADER] = f'({count} signature(s) not stored)'
+    return result
+
+
+def retry_after_seconds(value, now=None):
+    """Return the seconds of a Retry-After header, or None when it is
+    missing or malformed"""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, moment.timestamp() - now)
+
+
+def post(url, body, headers, *, allowed, connect_timeout, timeout):
+    "Send body to url and return a Result; raise nothing of the network's"
+    headers = {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        **headers,
+        }
+    result = Result(loggable_headers(headers))
+    started = time.monotonic()
+    try:
+        target = guard.check_url(url, allowed)
+        _send(target, body, headers, result, connect_timeout, timeout)
+    except guard.GuardError as exception:
+        result.error_kind = BLOCKED
+        result.error = str(exception)
+    except TimeoutError as exception:
+        result.error_kind = TIMEOUT
+        result.error = _describe(exception)
+    except SSLError as exception:
+        result.error_kind = TLS
+        result.error = _describe(exception)
+    except (NewConnectionError, ProtocolError, HTTPError, OSError) as exception:
+        result.error_kind = CONNECTION
+        result.error = _describe(exception)
+    result.duration_ms = round((time.monotonic() - started) * 1000)
+    return result
+
+
+def _describe(exception):
+    text = str(exception) or type(exception).__name__
+    return text[:500]
+
+
+def _send(target, body, headers, result, connect_timeout, timeout):
+    address = target.addresses[0]
+    options = {
+        'timeout': urllib3.Timeout(connect=connect_timeout, total=timeout),
+        'retries': False,
+        'maxsize': 1,
+        }
+    if target.scheme == 'https':
+        pool = urllib3.HTTPSConnectionPool(
+            str(address), target.port, server_hostname=target.host,
+            assert_hostname=target.host, cert_reqs='CERT_REQUIRED',
+            ca_certs=certifi.where(), **options)
+    else:
+        pool = urllib3.HTTPConnectionPool(str(address), target.port, **options)
+    # NOTE: the total timeout bounds the connection and each read, so a
+    # receiver that trickles its response headers a byte at a time can
+    # hold an attempt longer than "timeout".
+    deadline = time.monotonic() + timeout
+    with pool:
+        response = pool.urlopen(
+            'POST', target.path, body=body,
+            headers={**headers, 'host': target.host_header},
+            redirect=False, retries=False, preload_content=False,
+            assert_same_host=False)
+        try:
+            result.status = response.status
+            result.retry_after = retry_after_seconds(
+                response.headers.get('retry-after'))
+            result.body = _read_excerpt(response, deadline)
+        finally:
+            response.release_conn()
+            response.close()
+    if 200 <= result.status < 300:
+        result.error_kind = SUCCESS
+    elif result.status == 410:
+        result.error_kind = GONE
+    elif 300 <= result.status < 400:
+        result.error_kind = REDIRECT
+        result.error = "redirects are not followed"
+    else:
+        result.error_kind = STATUS
+    if result.error_kind is not SUCCESS and not result.error:
+        result.error = f"the receiver answered {result.status}"
+
+
+def _read_excerpt(response, deadline):
+    excerpt = b''
+    while len(excerpt) < BODY_EXCERPT and time.monotonic() < deadline:
+        chunk = response.read(BODY_EXCERPT - len(excerpt))
+        if not chunk:
+            break
+        excerpt += chunk
+    return excerpt
