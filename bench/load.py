@@ -1,0 +1,161 @@
+"""Load generation with wrk, in its own process, on loopback only.
+
+Each measurement is one ``wrk`` run with a fixed number of connections
+(closed loop: a connection sends its next request when the previous
+response is complete).  It stops at whichever comes first, its duration
+or its request budget, which a small Lua script counts.  The same script
+substitutes a random id into ``{id}`` paths and prints the summary as
+JSON, with latency percentiles from wrk's histogram.
+"""
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+
+MARK = 'BENCH-RESULT '
+
+SCRIPT = """\
+local config = %(config)s
+wrk.method = config.method
+wrk.body = config.body
+for name, value in pairs(config.headers) do
+  wrk.headers[name] = value
+end
+
+local answered = 0
+
+function request()
+  local path = config.path
+  if config.first_id then
+    path = path:gsub("{id}", tostring(
+      math.random(config.first_id, config.last_id)))
+  end
+  return wrk.format(nil, path)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if answered >= config.max_requests then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '%(mark)s{"requests": %%d, "duration_us": %%d, "p50_us": %%d, '
+    .. '"p99_us": %%d, "max_us": %%d, "connect_errors": %%d, '
+    .. '"read_errors": %%d, "write_errors": %%d, "status_errors": %%d, '
+    .. '"timeouts": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), latency.max, errors.connect, errors.read,
+    errors.write, errors.status, errors.timeout))
+end
+"""
+
+
+class LoadError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class Request:
+    "What each request of a measurement sends"
+    method: str
+    url: str
+    headers: dict
+    body: str | None = None
+    id_range: tuple | None = None
+
+
+@dataclasses.dataclass
+class Measurement:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+    @property
+    def throughput(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def lua_literal(value):
+    "Return the Lua source of a JSON-like value"
+    if value is None:
+        return 'nil'
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        # A Lua long bracket string takes the text as it is.
+        level = '=' * 4
+        return f'[{level}[{value}]{level}]'
+    if isinstance(value, dict):
+        items = ', '.join(
+            f'[ {lua_literal(k)} ] = {lua_literal(v)}'
+            for k, v in value.items())
+        return '{' + items + '}'
+    raise TypeError(f"no Lua literal for {type(value).__name__}")
+
+
+def check_wrk():
+    "Return the path of wrk or raise LoadError"
+    path = shutil.which('wrk')
+    if path is None:
+        raise LoadError(
+            "wrk is not installed; install it with "
+            "\"apt-get install wrk\" (Debian) and run the benchmark again.")
+    return path
+
+
+def run(request, connections, duration, max_requests, timeout=10):
+    "Load the URL of request with wrk and return the Measurement"
+    parts = urllib.parse.urlsplit(request.url)
+    if parts.hostname not in {'127.0.0.1', '::1', 'localhost'}:
+        raise LoadError(f"refusing to load {parts.hostname}: loopback only")
+    path = parts.path + (f'?{parts.query}' if parts.query else '')
+    config = {
+        'method': request.method, 'path': path, 'body': request.body,
+        'headers': request.headers, 'max_requests': max_requests,
+        'first_id': request.id_range[0] if request.id_range else None,
+        'last_id': request.id_range[1] if request.id_range else None,
+        }
+    with tempfile.NamedTemporaryFile(
+            'w', suffix='.lua', prefix='bench-') as script:
+        script.write(SCRIPT % {'config': lua_literal(config), 'mark': MARK})
+        script.flush()
+        base = f'{parts.scheme}://{parts.netloc}'
+        command = [
+            check_wrk(), '--threads', '1', '--connections', str(connections),
+            '--duration', f'{duration}s', '--timeout', f'{timeout}s',
+            '--script', script.name, base]
+        completed = subprocess.run(
+            command, capture_output=True, text=True,
+            timeout=duration + timeout + 30,
+            env={**os.environ, 'LC_ALL': 'C'})
+    for line in completed.stdout.splitlines():
+        if line.startswith(MARK):
+            return measurement(json.loads(line[len(MARK):]))
+    raise LoadError(
+        f"wrk exited with {completed.returncode} and no summary: "
+        f"{completed.stderr.strip() or completed.stdout.strip()}")
+
+
+def measurement(summary):
+    errors = sum(summary[k] for k in (
+            'connect_errors', 'read_errors', 'write_errors',
+            'status_errors', 'timeouts'))
+    return Measurement(
+        requests=summary['requests'],
+        seconds=summary['duration_us'] / 1e6,
+        p50_ms=summary['p50_us'] / 1000,
+        p99_ms=summary['p99_us'] / 1000,
+        max_ms=summary['max_us'] / 1000,
+        errors=errors)
