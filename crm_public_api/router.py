@@ -252,7 +252,7 @@ def user_context(pool, user):
     if not user:
         return {}
     User = pool.get('res.user')
-    return User.get_preferences(context_only=True)
+    return User.get_api_context()
 
 
 def read_body(request):
