@@ -5,7 +5,12 @@ A resource names its Tryton model, the domain that selects its records
 definitions serialize records for API responses and webhook payloads,
 validate request bodies and filters, and generate the OpenAPI schemas.
 """
+from sql import Literal, NullsFirst
+
+from trytond import backend
 from trytond.pool import Pool
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
 
 from .problem import InvalidRequest, field_error
 from .schema import (
@@ -92,7 +97,12 @@ class Resource:
         names = set()
         for attribute in self.attributes.values():
             names.update(getattr(attribute, 'read_fields', [attribute.source]))
-        rows = {r['id']: r for r in Model.read(list(ids), sorted(names))}
+        mechanisms = sorted(
+            n for n in names if is_contact_mechanism(Model, n))
+        rows = {r['id']: r for r in Model.read(
+                list(ids), sorted(names - set(mechanisms)))}
+        if mechanisms:
+            read_contact_mechanisms(rows, mechanisms)
         return [self.dump(rows[i]) for i in ids]
 
     def dump(self, row):
@@ -162,6 +172,55 @@ class Resource:
             raise InvalidRequest(
                 "The request body refers to records that do not exist.",
                 errors)
+
+
+def is_contact_mechanism(Model, name):
+    "Tell whether the field is a party's first contact mechanism of a type"
+    field = Model._fields.get(name)
+    return (Model.__name__ == 'party.party'
+        and getattr(field, 'getter', None) == 'get_contact_mechanism')
+
+
+def read_contact_mechanisms(rows, types):
+    """Set the value of each contact mechanism type in the party rows
+
+    The values are those of party.party's get_contact_mechanism, read in
+    one query for all rows instead of record by record through the
+    contact_mechanisms field, which took most of the time of a list page.
+    """
+    pool = Pool()
+    ContactMechanism = pool.get('party.contact_mechanism')
+    FieldAccess = pool.get('ir.model.field.access')
+    table = ContactMechanism.__table__()
+    cursor = Transaction().connection.cursor()
+
+    # Model.read checked the access to the parties.  Like Tryton's getter,
+    # this reads their mechanisms without checking access to them.
+    FieldAccess.check('party.party', types, 'read')
+    usage = Transaction().context.get('party_contact_mechanism_usage')
+    columns = [table.party, table.type, table.value]
+    if usage:
+        columns.append(getattr(table, usage))
+
+    # The first mechanism of a type in the order of one party's
+    # contact_mechanisms wins, unless a later one has the usage.
+    chosen = {}
+    for parties in grouped_slice(list(rows), backend.MAX_QUERY_PARAMS):
+        cursor.execute(*table.select(*columns,
+                where=reduce_ids(table.party, parties)
+                & table.type.in_(types)
+                & (table.active == Literal(True)),
+                order_by=[
+                    table.party, NullsFirst(table.sequence.asc),
+                    table.id.asc]))
+        for party, type_, value, *usages in cursor:
+            has_usage = bool(usages and usages[0])
+            key = party, type_
+            if key not in chosen or (has_usage and not chosen[key][1]):
+                chosen[key] = value, has_usage
+    for party, row in rows.items():
+        for type_ in types:
+            row[type_] = chosen.get((party, type_), ('', False))[0]
 
 
 def _timestamps():
