@@ -68,8 +68,8 @@ class Caller:
         self.key_id = api_key.id
         self.name = api_key.name
         self.prefix = api_key.prefix
+        # The user's id is in the key's row; its login would cost a read.
         self.user_id = api_key.user.id
-        self.user_login = api_key.user.login
         self.scopes = api_key.scope_set
         self.expires_at = api_key.expires_at
         self.rate_limit = api_key.rate_limit
