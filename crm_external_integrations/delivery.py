@@ -220,7 +220,7 @@ class Delivery(ModelSQL, ModelView):
         else:
             attempted_at = now()
             result = _post(*request)
-        cls._record(delivery_id, token, result, attempted_at)
+        cls._finish(delivery_id, token, result, attempted_at)
 
     def _request(self):
         "Return the URL, body and signed headers of an attempt now"
@@ -267,7 +267,7 @@ class Delivery(ModelSQL, ModelView):
             return None
 
     @classmethod
-    def _record(cls, delivery_id, token, result, attempted_at):
+    def _finish(cls, delivery_id, token, result, attempted_at):
         "Log the attempt and move the delivery to its next state"
         pool = Pool()
         Attempt = pool.get('crm.webhook.attempt')
@@ -327,9 +327,9 @@ class Delivery(ModelSQL, ModelView):
         if result and result.error_kind == sender.GONE:
             self.webhook.disable(
                 f"the receiver answered 410 Gone to delivery {self.id}")
-        self._log(result, state, delay)
+        self._log_outcome(result, state, delay)
 
-    def _log(self, result, state, delay):
+    def _log_outcome(self, result, state, delay):
         if result is None:
             return
         outcome = result.status if result.status is not None \

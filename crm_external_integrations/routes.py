@@ -16,12 +16,13 @@ from trytond.transaction import without_check_access
 from crm_public_api import cursor as cursors
 from crm_public_api import query, router, scopes
 from crm_public_api.problem import (
-    Conflict, InvalidRequest, NotFound, Unavailable, field_error)
-from crm_public_api.schema import DateTime
+    Conflict, InvalidCursor, InvalidRequest, NotFound, Unavailable,
+    UnusableURL, field_error)
+from crm_public_api.schema import NUL, DateTime, String, char_class
 
 from . import event, signing
 from .delivery import STATES
-from .exceptions import EncryptionKeyError
+from .exceptions import EncryptionKeyError, WebhookURLError
 
 scopes.register('webhooks')
 
@@ -36,6 +37,30 @@ ID_PARAMETER = {
     'schema': {'type': 'integer', 'minimum': 1, 'maximum': 2 ** 31 - 1},
     }
 SUBSCRIBABLE = [t for t in event.EVENT_TYPES if t != 'ping']
+
+
+class WebhookURL(String):
+    "Text of an http or https URL; guard.check_url has the last word"
+
+    def pattern(self, forbidden=''):
+        forbidden = NUL + self.forbidden_chars + forbidden
+        # At least one character of the host must follow the scheme.
+        host = char_class(forbidden + '/?#', negated=True)
+        rest = char_class(forbidden, negated=True)
+        return f'[hH][tT][tT][pP][sS]?://{host}{rest}*'
+
+    @property
+    def pattern_message(self):
+        return "must be an http or https URL"
+
+
+NAME = String(
+    'name', required=True, max_length=MAX_NAME,
+    description="Label for people")
+URL = WebhookURL(
+    'url', max_length=MAX_URL, nullable=False,
+    description="http or https URL that receives the events; loopback, "
+    "private and other internal addresses are rejected")
 
 
 def _ref(name):
@@ -63,12 +88,8 @@ def _page(item):
 
 
 _WRITABLE = {
-    'name': {'type': 'string', 'minLength': 1, 'maxLength': MAX_NAME,
-        'pattern': r'\S', 'description': "Label for people"},
-    'url': {'type': 'string', 'maxLength': MAX_URL,
-        'pattern': '^[hH][tT][tT][pP][sS]?://',
-        'description': "http or https URL that receives the events; "
-        "loopback, private and other internal addresses are rejected"},
+    'name': {**NAME.value_schema(), 'description': NAME.description},
+    'url': {**URL.value_schema(), 'description': URL.description},
     'event_types': {
         'type': 'array', 'minItems': 1, 'uniqueItems': True,
         'items': {'type': 'string', 'enum': SUBSCRIBABLE},
@@ -274,19 +295,11 @@ def load_webhook(body, creating):
 
 
 def _check_name(value):
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty string")
-    if len(value) > MAX_NAME:
-        raise ValueError(f"must be at most {MAX_NAME} characters")
-    return value
+    return NAME.load(value)
 
 
 def _check_url(value):
-    if not isinstance(value, str) or not value:
-        raise ValueError("must be a non-empty string")
-    if len(value) > MAX_URL:
-        raise ValueError(f"must be at most {MAX_URL} characters")
-    return value
+    return URL.load(value)
 
 
 def _check_event_types(value):
@@ -351,7 +364,7 @@ def parse_cursor(request, digest):
     try:
         _, record_id = cursors.decode(text, digest, 0)
     except cursors.InvalidCursor as exception:
-        raise InvalidRequest(
+        raise InvalidCursor(
             f"The cursor {exception}.",
             [field_error('cursor', str(exception), 'query')]) from None
     return record_id
@@ -392,6 +405,8 @@ def create_webhook(request, body, **kwargs):
         webhook, = Webhook.create([values])
     except EncryptionKeyError as exception:
         raise Unavailable(exception.message) from exception
+    except WebhookURLError as exception:
+        raise UnusableURL(exception.message) from exception
     data = dump_webhook(webhook)
     data['secret'] = secret
     return router.json_response(data, 201, {
@@ -414,7 +429,10 @@ def update_webhook(request, id, body, **kwargs):
     if values.get('active'):
         values.update({'disabled_at': None, 'disabled_reason': None})
     if values:
-        Webhook.write([webhook], values)
+        try:
+            Webhook.write([webhook], values)
+        except WebhookURLError as exception:
+            raise UnusableURL(exception.message) from exception
     return router.json_response(dump_webhook(webhook))
 
 

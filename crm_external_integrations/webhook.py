@@ -1,10 +1,10 @@
 import datetime as dt
 import logging
+import weakref
 from collections import namedtuple
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.transaction import Transaction, without_check_access
@@ -17,6 +17,10 @@ from .exceptions import (
 logger = logging.getLogger(__name__)
 
 Subscription = namedtuple('Subscription', ['id', 'company', 'event_types'])
+# The subscriptions as each transaction sees them.  A process-wide cache
+# would let a change miss a webhook created by another process, or refer
+# to one it deleted.
+_subscriptions = weakref.WeakKeyDictionary()
 
 
 def _fernet():
@@ -65,9 +69,6 @@ class Webhook(ModelSQL, ModelView):
     deliveries = fields.One2Many(
         'crm.webhook.delivery', 'webhook', "Deliveries", readonly=True)
 
-    _subscriptions_cache = Cache(
-        'crm.webhook.subscriptions', context=False)
-
     @classmethod
     def __setup__(cls):
         super().__setup__()
@@ -84,15 +85,16 @@ class Webhook(ModelSQL, ModelView):
     @classmethod
     def subscriptions(cls):
         "Return the Subscription of every active webhook"
-        subscriptions = cls._subscriptions_cache.get(None)
+        transaction = Transaction()
+        subscriptions = _subscriptions.get(transaction)
         if subscriptions is None:
             with without_check_access():
                 webhooks = cls.search([('active', '=', True)])
                 subscriptions = [
-                    (w.id, w.company.id, list(w.event_types or []))
+                    Subscription(w.id, w.company.id, set(w.event_types or []))
                     for w in webhooks]
-            cls._subscriptions_cache.set(None, subscriptions)
-        return [Subscription(i, c, set(t)) for i, c, t in subscriptions]
+            _subscriptions[transaction] = subscriptions
+        return subscriptions
 
     @classmethod
     def create(cls, vlist):
@@ -102,18 +104,18 @@ class Webhook(ModelSQL, ModelView):
                 values['secret_encrypted'] = encrypt(
                     signing.generate_secret())
         webhooks = super().create(vlist)
-        cls._subscriptions_cache.clear()
+        _subscriptions.pop(Transaction(), None)
         return webhooks
 
     @classmethod
     def write(cls, *args):
         super().write(*args)
-        cls._subscriptions_cache.clear()
+        _subscriptions.pop(Transaction(), None)
 
     @classmethod
     def delete(cls, webhooks):
         super().delete(webhooks)
-        cls._subscriptions_cache.clear()
+        _subscriptions.pop(Transaction(), None)
 
     @classmethod
     def copy(cls, webhooks, default=None):
