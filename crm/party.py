@@ -49,11 +49,11 @@ class Party(UpdatedAtMixin, metaclass=PoolMeta):
     @classmethod
     def search_contact_mechanism(cls, name, clause):
         _, operator, value = clause[:3]
-        if value in {None, ''} and operator in {'=', '!='}:
-            clause = [('contact_mechanisms', 'where', [('type', '=', name)])]
-            if operator == '=':
-                return ['NOT', clause]
-            return clause
+        # The operator goes first: the value of "in" is an unhashable list.
+        if operator in {'=', '!='} and value in {None, ''}:
+            # Empty means that the party has no mechanism of the type.
+            where = 'not where' if operator == '=' else 'where'
+            return [('contact_mechanisms', where, [('type', '=', name)])]
         return [('contact_mechanisms', 'where', [
                     ('type', '=', name),
                     ('value', operator, value),
@@ -65,6 +65,8 @@ class Party(UpdatedAtMixin, metaclass=PoolMeta):
         pool = Pool()
         ContactMechanism = pool.get('party.contact_mechanism')
         to_save, to_delete = [], []
+        # The value is stored stripped, as a Char is, so blank clears it.
+        value = value.strip() if value else value
         for party in parties:
             mechanism = party.contact_mechanism_get(name)
             if mechanism and value:

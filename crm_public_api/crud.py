@@ -1,9 +1,17 @@
 "Create, read, update, delete and list operations of the CRM resources"
+from trytond.model.exceptions import (
+    DomainValidationError, RequiredValidationError, SQLConstraintError,
+    ValidationError)
 from trytond.pool import Pool
 
 from . import query, router
-from .problem import NotFound
+from .problem import Conflict, NotFound
 from .resources import RESOURCES, SERVED
+
+# Errors of Tryton on write that depend on the stored record, not only on
+# the body; the others mean that the schema misses a rule, and stay 422.
+STATE_ERRORS = (
+    DomainValidationError, RequiredValidationError, SQLConstraintError)
 
 ID_PARAMETER = {
     'name': 'id', 'in': 'path', 'required': True,
@@ -42,7 +50,6 @@ def list_records(resource, request):
 def create_record(resource, body):
     Model = Pool().get(resource.model)
     values = resource.load(body, creating=True)
-    resource.check_references(values)
     record, = Model.create([values])
     return resource.read([record.id])[0]
 
@@ -51,15 +58,31 @@ def update_record(resource, record_id, body):
     Model = Pool().get(resource.model)
     record = find(resource, record_id)
     values = resource.load(body, creating=False)
-    resource.check_references(values)
     if values:
-        Model.write([record], values)
+        try:
+            Model.write([record], values)
+        except STATE_ERRORS as exception:
+            raise Conflict(
+                f"The change does not fit {resource.singular} {record.id} "
+                f"as stored: {exception.message}") from exception
     return resource.read([record.id])[0]
 
 
 def delete_record(resource, record_id):
+    "Delete the record or raise Conflict when its state or users forbid it"
     Model = Pool().get(resource.model)
-    Model.delete([find(resource, record_id)])
+    record = find(resource, record_id)
+    if resource.deletable:
+        domain, message = resource.deletable
+        if not Model.search([('id', '=', record.id)] + domain, limit=1):
+            raise Conflict(message)
+    try:
+        Model.delete([record])
+    except ValidationError as exception:
+        # Records that refer to this one and may not lose the reference.
+        raise Conflict(
+            f"The {resource.singular} {record.id} cannot be deleted: "
+            f"{exception.message}") from exception
 
 
 def register_resource(resource, tag=None):
@@ -115,13 +138,14 @@ def register_resource(resource, tag=None):
             summary=f"Update {a_singular}",
             description="Changes only the attributes given in the body.",
             tag=tag, scope=f'{name}:write', parameters=[ID_PARAMETER],
-            request_schema=update_schema,
+            request_schema=update_schema, problems=[409],
             responses={200: (f"The updated {singular}", schema)}))
     router.register(router.Operation(
             'DELETE', f'/{name}/{{id}}', delete_handler,
             operation_id=f'delete_{singular}',
             summary=f"Delete {a_singular}", tag=tag,
             scope=f'{name}:write', parameters=[ID_PARAMETER],
+            problems=[409],
             responses={204: (f"The {singular} is deleted", None)}))
 
 
@@ -139,10 +163,11 @@ def query_parameters(resource):
         {'name': 'sort', 'in': 'query', 'required': False,
             'description': (
                 "Comma separated fields, each optionally prefixed by - for "
-                "descending; the id is always the final tie-break. "
-                "Sortable: " + ', '.join(sortable)),
-            'schema': {'type': 'string', 'pattern': '^-?(%s)(,-?(%s))*$' % (
-                        '|'.join(sortable), '|'.join(sortable))}},
+                "descending; the id is always the final, ascending "
+                "tie-break."),
+            'schema': {'type': 'array', 'uniqueItems': True, 'items': {
+                    'type': 'string', 'enum': sort_keys(sortable)}},
+            'style': 'form', 'explode': False},
         ]
     for attribute in resource.attributes.values():
         if not attribute.filterable:
@@ -159,14 +184,21 @@ def query_parameters(resource):
             if operator == 'in':
                 # Comma separated: in=1,2,3
                 parameter['schema'] = {
-                    'type': 'array', 'items': value_schema, 'minItems': 1,
-                    'maxItems': query.MAX_IN_VALUES}
+                    'type': 'array', 'items': attribute.item_schema(),
+                    'minItems': 1, 'maxItems': query.MAX_IN_VALUES}
                 parameter['style'] = 'form'
                 parameter['explode'] = False
             elif operator == 'contains':
-                parameter['schema'] = {'type': 'string', 'minLength': 1}
+                parameter['schema'] = attribute.substring_schema()
             parameters.append(parameter)
     return parameters
+
+
+def sort_keys(sortable):
+    "Return the items a sort parameter may list"
+    # -id would contradict the ascending id tie-break.
+    return [prefix + name for name in sortable for prefix in ('', '-')
+        if prefix + name != '-id']
 
 
 def register_all():

@@ -3,13 +3,20 @@ import copy
 
 from . import problem, router, scopes
 from .resources import RESOURCES
+from .schema import not_blank_pattern
 
 PROBLEM_SCHEMA = {
     'type': 'object',
     'description': "RFC 9457 problem details",
     'required': ['type', 'title', 'status', 'detail'],
     'properties': {
-        'type': {'type': 'string'},
+        'type': {'type': 'string', 'description': (
+                "URN of the problem, such as "
+                "urn:crm:problem:invalid-request (parameters or a body "
+                "that do not fit this document), "
+                "urn:crm:problem:invalid-reference (ids or codes that "
+                "name no record) or urn:crm:problem:invalid-cursor (a "
+                "cursor not issued for the same sort and filters)")},
         'title': {'type': 'string'},
         'status': {'type': 'integer'},
         'detail': {'type': 'string'},
@@ -35,6 +42,7 @@ ERROR_STATUSES = {
     403: "The API key lacks the scope, or its user the access right",
     404: "No such record",
     405: "Method not allowed",
+    409: "The record is in use, or its state forbids the change",
     413: "Request body too large",
     415: "Request body is not JSON",
     422: "The CRM's rules reject the change",
@@ -68,15 +76,31 @@ def resource_schemas(resource):
         'required': [a.name for a in resource.attributes.values()
             if a.required],
         }
-    if resource.required_one_of:
-        create['anyOf'] = [
-            {'required': [n], 'properties': {n: {'type': 'string',
-                        'minLength': 1, 'pattern': r'\S'}}}
-            for n in resource.required_one_of]
     update = {
         'type': 'object', 'additionalProperties': False,
         'properties': copy.deepcopy(writable),
         }
+    create_rules, update_rules = [], []
+    if resource.required_one_of:
+        create_rules.append([
+                {'required': [n], 'properties': {n: {'type': 'string',
+                            'minLength': 1,
+                            'pattern': f'^{not_blank_pattern()}$'}}}
+                for n in resource.required_one_of])
+    for needed, (other, values) in resource.required_when.items():
+        others = {'enum': [v for v in resource.attributes[other].choices
+                if v not in values]}
+        value = resource.attributes[needed].value_schema()
+        # Either other has none of the values, or needed has a value.
+        create_rules.append([
+                {'properties': {other: others}},
+                {'required': [needed], 'properties': {needed: value}}])
+        update_rules.append([
+                {'properties': {other: others}},
+                {'properties': {needed: value}}])
+    for schema, rules in [(create, create_rules), (update, update_rules)]:
+        if rules:
+            schema['allOf'] = [{'anyOf': rule} for rule in rules]
     for attribute in resource.attributes.values():
         if attribute.required:
             # Required on create and never null on update.
@@ -140,6 +164,7 @@ def operation_document(operation):
         statuses += [401, 403, 429, 503]
     if operation.request_schema:
         statuses += [413, 415, 422]
+    statuses += operation.problems
     for status in sorted(statuses):
         document['responses'][str(status)] = {
             '$ref': f'#/components/responses/Problem{status}'}

@@ -56,6 +56,16 @@ class InvalidRequest(ApiError):
     slug = 'invalid-request'
 
 
+class InvalidReference(InvalidRequest):
+    "Ids or codes in the request that name no record"
+    slug = 'invalid-reference'
+
+
+class InvalidCursor(InvalidRequest):
+    "A cursor that this API did not issue for the same sort and filters"
+    slug = 'invalid-cursor'
+
+
 class Unauthenticated(ApiError):
     status = 401
     slug = 'unauthenticated'
@@ -109,6 +119,11 @@ class Unprocessable(ApiError):
     "Well-formed input that the CRM's own rules reject"
     status = 422
     slug = 'unprocessable'
+
+
+class UnusableURL(Unprocessable):
+    "A URL that the server will not request: invalid, unresolved or blocked"
+    slug = 'unusable-url'
 
 
 class RateLimited(ApiError):

@@ -4,7 +4,7 @@ import decimal
 import re
 
 from . import cursor as cursors
-from .problem import InvalidRequest, field_error
+from .problem import InvalidCursor, InvalidRequest, field_error
 from .schema import OPERATORS
 
 DEFAULT_LIMIT = 25
@@ -84,11 +84,11 @@ def parse(resource, args):
                 args['cursor'], digest, len(keys))
             values = [_restore(v) for v in values]
         except cursors.InvalidCursor as exception:
-            raise InvalidRequest(
+            raise InvalidCursor(
                 f"The cursor {exception}.",
                 [field_error('cursor', str(exception), 'query')]) from None
         except (ValueError, TypeError):
-            raise InvalidRequest(
+            raise InvalidCursor(
                 "The cursor is not a cursor returned by this API.",
                 [field_error('cursor', "is invalid", 'query')]) from None
         position = values, record_id
@@ -99,7 +99,7 @@ def _parse_limit(args, errors):
     text = args.get('limit')
     if text is None:
         return DEFAULT_LIMIT
-    if not re.fullmatch(r'\d{1,4}', text) \
+    if not re.fullmatch(r'[0-9]{1,4}', text) \
             or not 1 <= int(text) <= MAX_LIMIT:
         errors.append(field_error(
                 'limit', f"must be an integer from 1 to {MAX_LIMIT}",
@@ -110,8 +110,8 @@ def _parse_limit(args, errors):
 
 def _parse_sort(resource, args, errors):
     text = args.get('sort', '')
-    keys, seen = [], set()
-    for item in filter(None, text.split(',')) if text else []:
+    keys, seen, applied, unique = [], set(), set(), False
+    for item in text.split(',') if text else []:
         descending = item.startswith('-')
         name = item[1:] if descending else item
         attribute = resource.attributes.get(name)
@@ -122,11 +122,11 @@ def _parse_sort(resource, args, errors):
                     'sort', f"cannot sort by {name!r}; sortable fields: "
                     + ', '.join(sortable), 'query'))
             continue
-        if name in seen:
+        if item in seen:
             errors.append(field_error(
-                    'sort', f"{name!r} is given twice", 'query'))
+                    'sort', f"{item!r} is given twice", 'query'))
             continue
-        seen.add(name)
+        seen.add(item)
         if name == 'id':
             # The id is the final tie-break already; a descending id
             # would contradict it.
@@ -134,8 +134,13 @@ def _parse_sort(resource, args, errors):
                 errors.append(field_error(
                         'sort', "sort by -id is not supported; the id is "
                         "always the final ascending tie-break", 'query'))
+            unique = True
             continue
-        keys.append((attribute.source, descending))
+        # After the id, or after the same field in the other direction, a
+        # key cannot change the order, so it is checked but not applied.
+        if not unique and name not in applied:
+            applied.add(name)
+            keys.append((attribute.source, descending))
     return keys, text
 
 
@@ -182,10 +187,8 @@ def _parse_value(attribute, operator, text):
             raise ValueError(f"takes at most {MAX_IN_VALUES} values")
         return [attribute.parse_query(item) for item in items]
     if operator == 'contains':
-        if not isinstance(text, str) or not text:
-            raise ValueError("must not be empty")
+        attribute.parse_substring(text)
         escaped = (text.replace('\\', '\\\\').replace('%', '\\%')
             .replace('_', '\\_'))
-        attribute.parse_query(text)
         return f'%{escaped}%'
     return attribute.parse_query(text)

@@ -5,6 +5,8 @@ A resource names its Tryton model, the domain that selects its records
 definitions serialize records for API responses and webhook payloads,
 validate request bodies and filters, and generate the OpenAPI schemas.
 """
+import re
+
 from sql import Literal, NullsFirst
 
 from trytond import backend
@@ -12,10 +14,14 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
-from .problem import InvalidRequest, field_error
+from .problem import InvalidReference, InvalidRequest, field_error
 from .schema import (
     Boolean, Date, DateTime, Decimal, Enum, Id, Probability, Reference,
     String, Text)
+
+
+class MissingRecord(ValueError):
+    "A value that names no record, such as an unknown currency code"
 
 
 class CreatedAt(DateTime):
@@ -51,10 +57,13 @@ class CurrencyCode(String):
         return currency['code'] if currency else None
 
     def load_value(self, value):
-        if not isinstance(value, str) or len(value) != 3 \
-                or not value.isalpha() or not value.isupper():
+        if not isinstance(value, str) \
+                or not re.fullmatch(self.pattern(), value):
             raise ValueError("must be an ISO 4217 code such as \"EUR\"")
         return value
+
+    def pattern(self, forbidden=''):
+        return '[A-Z]{3}'
 
     def parse_query(self, text):
         return self.load_value(text)
@@ -65,19 +74,20 @@ class CurrencyCode(String):
         Currency = Pool().get('currency.currency')
         currencies = Currency.search([('code', '=', value)], limit=1)
         if not currencies:
-            raise ValueError(f"unknown currency {value!r}")
+            raise MissingRecord(f"no currency with code {value!r}")
         return currencies[0].id
 
     def query_clause(self, operator, value):
         return (f'{self.source}.code', operator, value)
 
     def value_schema(self):
-        return {'type': 'string', 'pattern': '^[A-Z]{3}$'}
+        return {'type': 'string', 'pattern': f'^{self.pattern()}$'}
 
 
 class Resource:
     def __init__(self, name, singular, model, attributes, *,
-            description, domain=(), defaults=None, required_one_of=()):
+            description, domain=(), defaults=None, required_one_of=(),
+            required_when=None, deletable=None):
         self.name = name
         self.singular = singular
         self.model = model
@@ -86,6 +96,11 @@ class Resource:
         self.domain = list(domain)
         self.defaults = defaults or {}
         self.required_one_of = required_one_of
+        # {name: (other, values)}: name may not be null when other has one
+        # of the values, and must be given on create.
+        self.required_when = required_when or {}
+        # (domain, message): only records in the domain may be deleted.
+        self.deletable = deletable
 
     @property
     def schema_name(self):
@@ -115,12 +130,16 @@ class Resource:
         return result
 
     def load(self, payload, creating):
-        "Return Tryton values of a request body or raise InvalidRequest"
+        """Return Tryton values of a request body
+
+        Raise InvalidRequest for a body that does not fit the resource's
+        schema, else InvalidReference for ids or codes that name no
+        record."""
         if not isinstance(payload, dict):
             raise InvalidRequest(
                 "The request body must be a JSON object.",
                 [field_error('', "must be a JSON object")])
-        errors, values = [], {}
+        errors, missing, values = [], [], {}
         for name, value in payload.items():
             attribute = self.attributes.get(name)
             if attribute is None:
@@ -133,6 +152,9 @@ class Resource:
                 value = attribute.load(value)
                 if hasattr(attribute, 'resolve'):
                     value = attribute.resolve(value)
+            except MissingRecord as exception:
+                missing.append(field_error(name, str(exception)))
+                continue
             except ValueError as exception:
                 errors.append(field_error(name, str(exception)))
                 continue
@@ -142,20 +164,39 @@ class Resource:
                 if attribute.required and attribute.name not in payload:
                     errors.append(field_error(attribute.name, "is required"))
             if self.required_one_of and not any(
-                    payload.get(n) for n in self.required_one_of):
+                    is_filled(payload.get(n)) for n in self.required_one_of):
                 errors.append(field_error(
                         self.required_one_of[0],
                         "one of %s is required" % ', '.join(
                             self.required_one_of)))
+        errors += self.check_required_when(payload, creating)
         if errors:
             raise InvalidRequest(
                 "The request body has invalid attributes.", errors)
+
+        missing += self.missing_references(values)
+        if missing:
+            raise InvalidReference(
+                "The request body refers to records that do not exist.",
+                missing)
         if creating:
             values = {**self.defaults, **values}
         return values
 
-    def check_references(self, values):
-        "Raise InvalidRequest when a referenced record does not exist"
+    def check_required_when(self, payload, creating):
+        "Return an error for each attribute its required_when rule lacks"
+        errors = []
+        for name, (other, values) in self.required_when.items():
+            if payload.get(other) not in values:
+                continue
+            if payload.get(name) is None and (creating or name in payload):
+                errors.append(field_error(
+                        name, f"is required when {other} is one of: "
+                        + ', '.join(values)))
+        return errors
+
+    def missing_references(self, values):
+        "Return an error for each Reference of values to no record"
         errors = []
         for attribute in self.attributes.values():
             value = values.get(attribute.source)
@@ -168,10 +209,12 @@ class Resource:
                 errors.append(field_error(
                         attribute.name,
                         f"no {target.singular} with id {value}"))
-        if errors:
-            raise InvalidRequest(
-                "The request body refers to records that do not exist.",
-                errors)
+        return errors
+
+
+def is_filled(value):
+    "Tell whether a value is a string that Tryton does not strip to empty"
+    return isinstance(value, str) and bool(value.strip())
 
 
 def is_contact_mechanism(Model, name):
@@ -232,7 +275,8 @@ CONTACTS = Resource(
         Id(),
         String('first_name', description="Given name", example="Ada"),
         String('last_name', description="Family name", example="Lovelace"),
-        String('name', read_only=True, sortable=True,
+        # First and last name joined by a space
+        String('name', read_only=True, sortable=True, max_length=511,
             description="Full name, from first and last name"),
         String('email', format='email', sortable=False,
             description="Primary email address",
@@ -275,21 +319,30 @@ DEALS = Resource(
             description="Account the deal is with"),
         Reference('contact_id', 'contact_person', resource='contacts',
             description="Contact the deal is negotiated with"),
-        Decimal('amount', description="Expected revenue",
+        Decimal('amount', description="Expected revenue, in the currency",
             example="1250.00"),
         CurrencyCode('currency', 'currency', nullable=False,
             description="ISO 4217 currency code; the company's by default"),
         Enum('stage', 'state', choices=STAGES, nullable=False,
             description="Pipeline stage; won and lost close the deal"),
         Probability('probability', 'conversion_probability',
-            nullable=False, description="Chance to win, from 0 to 1"),
+            nullable=False,
+            description="Chance to win, from 0 to 1; stored rounded to 4 "
+            "decimal places"),
         Date('expected_close_date', 'end_date',
             description="When the deal is expected to close"),
         Reference('owner_id', 'employee', resource='employees',
             description="Employee who owns the deal"),
         *_timestamps(),
         ],
-    description="Sales opportunities moving through the pipeline.")
+    description="Sales opportunities moving through the pipeline.",
+    # sale_opportunity 8.0 requires the party past the lead stage.
+    required_when={
+        'account_id': ('stage', ['opportunity', 'converted', 'won'])},
+    # The rule of sale_opportunity 8.0, checked first to answer 409.
+    deletable=([('state', 'in', ['cancelled', 'draft'])],
+        "Only a cancelled deal can be deleted; set its stage to cancelled "
+        "first."))
 
 ACTIVITY_TYPES = ['call', 'email', 'meeting', 'note', 'task']
 

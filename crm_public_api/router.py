@@ -16,6 +16,7 @@ import json
 import logging
 import time
 
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from trytond import backend
@@ -43,7 +44,7 @@ _paths = {}
 class Operation:
     def __init__(self, method, path, handler, *, operation_id, summary,
             tag, scope=None, request_schema=None, responses=None,
-            parameters=(), description=None):
+            parameters=(), description=None, problems=()):
         self.method = method
         self.path = path
         self.handler = handler
@@ -55,6 +56,8 @@ class Operation:
         self.request_schema = request_schema
         self.responses = responses or {}
         self.parameters = list(parameters)
+        # Statuses of problems beyond those every operation of its kind has
+        self.problems = list(problems)
 
     @property
     def readonly(self):
@@ -267,7 +270,14 @@ def read_body(request):
         raise problem.UnsupportedMediaType(
             "The request body must be JSON with \"Content-Type: "
             "application/json\".")
-    data = request.get_data(cache=True)
+    try:
+        data = request.get_data(cache=True)
+    except BadRequest:
+        # Werkzeug raises it for a chunked body that is cut short or that
+        # has a malformed chunk size.
+        raise problem.InvalidRequest(
+            "The request body could not be read: it ends early or its "
+            "chunked encoding is malformed.") from None
     if len(data) > MAX_BODY:
         raise problem.ContentTooLarge(
             f"The request body exceeds {MAX_BODY} bytes.")
@@ -276,6 +286,9 @@ def read_body(request):
     except (UnicodeDecodeError, ValueError) as exception:
         raise problem.InvalidRequest(
             f"The request body is not valid JSON: {exception}.") from None
+    except RecursionError:
+        raise problem.InvalidRequest(
+            "The request body nests arrays or objects too deeply.") from None
 
 
 def json_response(data, status=200, headers=None):

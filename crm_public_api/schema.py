@@ -21,8 +21,65 @@ OPERATORS = {
     }
 ORDERED = ('eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in')
 
-EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
-DECIMAL = re.compile(r'^-?\d{1,15}(\.\d{1,6})?$')
+# The API checks values with fullmatch and the OpenAPI document anchors the
+# same patterns with ^ and $.  Character classes are spelled out ([0-9],
+# \uXXXX) because Python, ECMA 262 and Rust read \d and \s differently.
+DECIMAL = re.compile(r'-?[0-9]{1,15}(\.[0-9]{1,2})?')
+# Tryton strips what str.strip() strips from a Char before storing it, so
+# a value made of these characters only is blank.  All of them are in the
+# Basic Multilingual Plane, which char_class relies on.
+WHITESPACE = ''.join(c for c in map(chr, range(0x10000)) if c.isspace())
+# PostgreSQL cannot store NUL in text.
+NUL = '\x00'
+
+
+def char_class(characters, negated=False):
+    "Return a regular expression class of the characters, one \\uXXXX each"
+    ranges, start, end = [], None, None
+    for code in sorted(set(map(ord, characters))):
+        if start is not None and code == end + 1:
+            end = code
+            continue
+        if start is not None:
+            ranges.append((start, end))
+        start = end = code
+    ranges.append((start, end))
+    text = ''.join(
+        f'\\u{first:04x}' if first == last
+        else f'\\u{first:04x}-\\u{last:04x}'
+        for first, last in ranges)
+    return f'[{"^" if negated else ""}{text}]'
+
+
+def text_pattern(forbidden=''):
+    "Return the pattern of strings without NUL or the forbidden characters"
+    return char_class(NUL + forbidden, negated=True) + '*'
+
+
+def not_blank_pattern(forbidden=''):
+    "Return the pattern of strings with a character that is not whitespace"
+    blank = ''.join(c for c in WHITESPACE if c not in forbidden)
+    # Leading whitespace, the first other character, then anything: there
+    # is one way to match, so the pattern never backtracks.
+    return (
+        char_class(blank) + '*'
+        + char_class(NUL + WHITESPACE + forbidden, negated=True)
+        + text_pattern(forbidden))
+
+
+def email_pattern(forbidden=''):
+    "Return the pattern of an email address, or of the empty string"
+    part = char_class(NUL + WHITESPACE + '@' + forbidden, negated=True) + '+'
+    return f'({part}@{part}\\.{part})?'
+
+
+def is_unicode(text):
+    "Tell whether a string has no unpaired surrogate, which UTF-8 rejects"
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Attribute:
@@ -67,6 +124,10 @@ class Attribute:
     def value_schema(self):
         return {'type': self.json_type}
 
+    def item_schema(self):
+        "JSON Schema of one value of the comma separated in filter"
+        return self.value_schema()
+
     def json_schema(self):
         schema = self.value_schema()
         if self.nullable:
@@ -82,7 +143,13 @@ class Attribute:
 
 
 class String(Attribute):
+    "Text of a Tryton Char: one line, stored with surrounding spaces stripped"
     operators = ('eq', 'ne', 'in', 'contains')
+    # The characters that Tryton 8.0 rejects in a Char.
+    forbidden_chars = '\t\n\r\x0b\x0c'
+    # Longer substrings could not match, and a long query string gets a 414
+    # from the HTTP server.
+    max_substring = 255
 
     def __init__(self, name, source=None, *, max_length=255, format=None,
             **kwargs):
@@ -97,34 +164,78 @@ class String(Attribute):
     def load_value(self, value):
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        if '\x00' in value:
-            raise ValueError("must not contain NUL characters")
-        if self.max_length and len(value) > self.max_length:
-            raise ValueError(
-                f"must be at most {self.max_length} characters")
-        if self.format == 'email' and value and not EMAIL.match(value):
-            raise ValueError("must be an email address")
-        if self.required and not value.strip():
-            raise ValueError("must not be empty")
+        check_text(value, self.max_length, self.forbidden_chars)
+        if not re.fullmatch(self.pattern(), value):
+            raise ValueError(self.pattern_message)
         return value
 
-    def value_schema(self):
-        schema = {'type': 'string'}
-        if self.max_length:
-            schema['maxLength'] = self.max_length
+    @property
+    def pattern_message(self):
+        "Error message of a value that does not match the pattern"
+        if self.format == 'email':
+            return "must be an email address"
+        return "must not be blank"
+
+    def parse_substring(self, text):
+        "Check the value of a contains filter and return it"
+        if not text:
+            raise ValueError("must not be empty")
+        check_text(text, self.substring_length)
+        return text
+
+    @property
+    def substring_length(self):
+        return min(self.max_length or self.max_substring, self.max_substring)
+
+    def pattern(self, forbidden=''):
+        forbidden = self.forbidden_chars + forbidden
         if self.format == 'email':
             # A pattern, not "format": validators disagree on what an
             # email "format" admits, and this is the rule the API applies.
-            schema['pattern'] = EMAIL.pattern
+            return email_pattern(forbidden)
+        if self.required:
+            return not_blank_pattern(forbidden)
+        return text_pattern(forbidden)
+
+    def value_schema(self):
+        schema = {'type': 'string', 'pattern': f'^{self.pattern()}$'}
+        if self.max_length:
+            schema['maxLength'] = self.max_length
         if self.required:
             schema['minLength'] = 1
-            schema['pattern'] = r'\S'
         return schema
+
+    def item_schema(self):
+        # The in filter splits on commas, so no value of it has one.
+        return {**self.value_schema(), 'pattern': f'^{self.pattern(",")}$'}
+
+    def substring_schema(self):
+        "JSON Schema of the value of the contains filter"
+        return {
+            'type': 'string', 'minLength': 1,
+            'maxLength': self.substring_length,
+            'pattern': f'^{text_pattern()}$'}
+
+
+def check_text(value, max_length, forbidden=''):
+    "Raise ValueError if a string cannot be stored or is too long"
+    if NUL in value:
+        raise ValueError("must not contain NUL characters")
+    if not is_unicode(value):
+        raise ValueError("must not contain unpaired surrogate characters")
+    found = [c for c in forbidden if c in value]
+    if found:
+        raise ValueError(
+            "must not contain " + ', '.join(map(repr, found)))
+    if max_length and len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
 
 
 class Text(String):
+    "Text of a Tryton Text: several lines, any length up to the maximum"
     operators = ('contains',)
     sortable = False
+    forbidden_chars = ''
 
     def __init__(self, name, source=None, **kwargs):
         super().__init__(name, source, max_length=65535, **kwargs)
@@ -137,6 +248,10 @@ class Integer(Attribute):
     maximum = 2 ** 31 - 1
 
     def load_value(self, value):
+        # JSON Schema counts a number with a zero fraction, such as 3.0,
+        # as an integer.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
         if not self.minimum <= value <= self.maximum:
@@ -145,7 +260,7 @@ class Integer(Attribute):
         return value
 
     def parse_query(self, text):
-        if not re.fullmatch(r'-?\d{1,10}', text):
+        if not re.fullmatch(r'-?[0-9]{1,10}', text):
             raise ValueError("must be an integer")
         return self.load_value(int(text))
 
@@ -192,32 +307,42 @@ class Decimal(Attribute):
         return str(value)
 
     def load_value(self, value):
-        if not isinstance(value, str) or not DECIMAL.match(value):
+        if not isinstance(value, str) or not DECIMAL.fullmatch(value):
             raise ValueError(
-                "must be a decimal string such as \"1250.00\"")
+                "must be a decimal string with at most 2 decimal places "
+                "such as \"1250.00\"")
         return decimal.Decimal(value)
 
     def value_schema(self):
-        return {'type': 'string', 'pattern': DECIMAL.pattern}
+        # NOTE: 2 decimal places suit the currencies the demo creates; a
+        # currency with 3 cannot get its last digit through the API, and
+        # Tryton rejects a fraction of a currency with none (422).
+        return {'type': 'string', 'pattern': f'^{DECIMAL.pattern}$'}
 
 
 class Probability(Attribute):
+    "Number from 0 to 1, stored rounded to 4 decimal places as Tryton's"
     json_type = 'number'
     operators = ORDERED
+    digits = 4
 
     def load_value(self, value):
+        return round(self.check(value), self.digits)
+
+    def parse_query(self, text):
+        # A filter keeps every digit: rounding 0.00001 would turn "lt" into
+        # "lte 0".
+        if not re.fullmatch(
+                r'-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?', text):
+            raise ValueError("must be a number")
+        return self.check(float(text))
+
+    def check(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("must be a number")
         if not 0 <= value <= 1:
             raise ValueError("must be between 0 and 1")
         return float(value)
-
-    def parse_query(self, text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError("must be a number") from None
-        return self.load_value(value)
 
     def value_schema(self):
         return {'type': 'number', 'minimum': 0, 'maximum': 1}
@@ -264,7 +389,7 @@ class Date(Attribute):
 
     def load_value(self, value):
         if (not isinstance(value, str)
-                or not re.fullmatch(r'\d{4}-\d{2}-\d{2}', value)):
+                or not re.fullmatch(r'[0-9]{4}-[0-9]{2}-[0-9]{2}', value)):
             raise ValueError("must be a date as YYYY-MM-DD")
         try:
             return dt.date.fromisoformat(value)
@@ -275,9 +400,10 @@ class Date(Attribute):
         return {'type': 'string', 'format': 'date'}
 
 
+# RFC 3339 date-time; Python keeps the first 6 digits of a fraction.
 TIMESTAMP = re.compile(
-    r'\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?'
-    r'([Zz]|[+-]\d{2}:\d{2})')
+    r'([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:)([0-9]{2})'
+    r'(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})')
 
 
 class DateTime(Attribute):
@@ -292,18 +418,27 @@ class DateTime(Attribute):
         return text + 'Z'
 
     def load_value(self, value):
-        if not isinstance(value, str) or not TIMESTAMP.fullmatch(value):
+        match = isinstance(value, str) and TIMESTAMP.fullmatch(value)
+        if not match:
             raise ValueError(
                 "must be an RFC 3339 timestamp such as "
                 "2026-01-31T09:30:00Z")
+        start, second, fraction, offset = match.groups()
+        leap = second == '60'
+        if leap:
+            # Python has no second 60: keep the last microsecond before it.
+            second, fraction = '59', '.999999'
+        text = start + second + (fraction or '') + offset
         try:
             parsed = dt.datetime.fromisoformat(
-                value.upper().replace('Z', '+00:00'))
+                text.upper().replace('Z', '+00:00'))
+            return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
         except ValueError:
             raise ValueError(f"{value!r} is not a valid timestamp") from None
-        if not dt.MINYEAR < parsed.year < dt.MAXYEAR:
-            raise ValueError(f"{value!r} is out of range")
-        return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(
+                f"{value!r} is out of range: in UTC it must fall in the "
+                "years 1 to 9999") from None
 
     def value_schema(self):
         return {'type': 'string', 'format': 'date-time'}
