@@ -11,7 +11,7 @@ import json
 from werkzeug.wrappers import Response
 
 from trytond.pool import Pool
-from trytond.transaction import without_check_access
+from trytond.transaction import inactive_records, without_check_access
 
 from crm_public_api import cursor as cursors
 from crm_public_api import query, router, scopes
@@ -333,7 +333,8 @@ def find_webhook(webhook_id):
     "Return the webhook the caller may see or raise NotFound"
     Webhook = Pool().get('crm.webhook')
     if 0 < webhook_id < 2 ** 31:
-        webhooks = Webhook.search([('id', '=', webhook_id)], limit=1)
+        with inactive_records():
+            webhooks = Webhook.search([('id', '=', webhook_id)], limit=1)
         if webhooks:
             return webhooks[0]
     raise NotFound(f"No webhook with id {webhook_id} exists.")
@@ -385,7 +386,9 @@ def list_webhooks(request, **kwargs):
     digest = cursors.query_digest('', [])
     after = parse_cursor(request, digest)
     domain = [('id', '>', after)] if after else []
-    webhooks = Webhook.search(domain, order=[('id', 'ASC')], limit=limit + 1)
+    with inactive_records():
+        webhooks = Webhook.search(
+            domain, order=[('id', 'ASC')], limit=limit + 1)
     page = webhooks[:limit]
     next_cursor = None
     if len(webhooks) > limit:

@@ -98,13 +98,17 @@ def post(url, body, headers, *, allowed, connect_timeout, timeout):
     except guard.GuardError as exception:
         result.error_kind = BLOCKED
         result.error = str(exception)
+    except NewConnectionError as exception:
+        # urllib3 2 makes this a subclass of its connect timeout error.
+        result.error_kind = CONNECTION
+        result.error = _describe(exception)
     except TimeoutError as exception:
         result.error_kind = TIMEOUT
         result.error = _describe(exception)
     except SSLError as exception:
         result.error_kind = TLS
         result.error = _describe(exception)
-    except (NewConnectionError, ProtocolError, HTTPError, OSError) as exception:
+    except (ProtocolError, HTTPError, OSError) as exception:
         result.error_kind = CONNECTION
         result.error = _describe(exception)
     result.duration_ms = round((time.monotonic() - started) * 1000)

@@ -231,6 +231,7 @@ def webhook_worker(environment, database, log_path, **settings):
             env={**environment, **webhook_environment(**settings)},
             stdout=log, stderr=subprocess.STDOUT)
         try:
+            _wait_for_line(log_path, process, 'started on database')
             yield process
         finally:
             process.terminate()
@@ -239,6 +240,19 @@ def webhook_worker(environment, database, log_path, **settings):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _wait_for_line(log_path, process, text, timeout=60):
+    "Wait until a process has written text to its log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log_path, 'rb') as log:
+            if text.encode() in log.read():
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited; see {log_path}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{process.args[0]} did not start; see {log_path}")
 
 
 @pytest.fixture(scope='session')
