@@ -1,4 +1,5 @@
 import os
+import sys
 import uuid
 
 import pytest
@@ -23,6 +24,11 @@ def database(workdir):
     for key, value in environment.items():
         if key.startswith('TRYTOND_'):
             os.environ[key] = value
+    # trytond.config reads the environment once, on import; a test module
+    # that imports a module of this repository imports it before.
+    if 'trytond.config' in sys.modules:
+        sys.modules['trytond.config']._config.update_environ()
+        sys.modules['trytond.config']._cache_clear()
     yield name
     harness.drop_database(name, str(workdir))
 
