@@ -38,7 +38,7 @@ from trytond import config
 
 SECTION = 'crm_webhook'
 DEFAULT_RETRY_SCHEDULE = '300,1800,7200,28800,86400'
-LEASE_MARGIN = 10
+LEASE_MARGIN = 5
 
 
 def _float(name, default):
