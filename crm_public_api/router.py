@@ -28,31 +28,10 @@ from trytond.transaction import Transaction, TransactionError, check_access
 from trytond.worker import run_task
 from trytond.wsgi import app
 
-from . import keys, problem, ratelimit, scopes
+from . import problem, ratelimit, scopes
 from .problem import ApiError
 
 logger = logging.getLogger(__name__)
-
-
-class RedactKeys(logging.Filter):
-    "Cut API keys in log messages to their prefix"
-
-    def filter(self, record):
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            # The handler reports a message that does not format.
-            return True
-        redacted = keys.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-# The request lines that Werkzeug and Tryton log show the query string,
-# where a client may put its key by mistake.
-for name in ('werkzeug', 'trytond.wsgi'):
-    logging.getLogger(name).addFilter(RedactKeys())
 
 BASE = '/api/v1/crm'
 MAX_BODY = 1024 * 1024
@@ -122,16 +101,13 @@ def _endpoint(rule):
 
 def dispatch(request, operations, path_args):
     started = time.monotonic()
-    # The rate limit headers of the request once its key is counted: every
-    # response after that shows the key's budget, errors included.
-    budget = {}
     try:
         operation = operations.get(request.method)
         if operation is None and request.method == 'HEAD':
             operation = operations.get('GET')
         if operation is None:
             raise problem.MethodNotAllowed(request.method, sorted(operations))
-        response = run(request, operation, path_args, budget)
+        response = run(request, operation, path_args)
     except ApiError as error:
         response = problem.response(error)
     except Exception:
@@ -139,8 +115,6 @@ def dispatch(request, operations, path_args):
         response = problem.response(problem.ServerError(
                 "The server failed to process the request; "
                 "it has been logged."))
-    for header, value in budget.items():
-        response.headers.setdefault(header, value)
     response.headers.setdefault('Cache-Control', 'no-store')
     logger.debug(
         "%s %s: %s in %.1f ms", request.method, request.path,
@@ -165,17 +139,14 @@ def get_pool(name):
     return pool
 
 
-def run(request, operation, path_args, budget):
-    "Authenticate, count and run the operation; fill budget when counted"
+def run(request, operation, path_args):
     name = database_name()
     pool = get_pool(name)
-    caller = None
+    caller, decision = None, None
     if operation.scope is not None:
         caller = authenticate(pool, name, request)
         decision = ratelimit.limiter().hit(
-            name, caller.key_id,
-            caller.rate_limit or ratelimit.default_limit())
-        budget.update(decision.headers)
+            caller.key_id, caller.rate_limit or ratelimit.default_limit())
         if not decision.allowed:
             raise problem.RateLimited(
                 f"The rate limit of {decision.limit} requests per minute "
@@ -189,10 +160,13 @@ def run(request, operation, path_args, budget):
                 f"This API key lacks the scope {operation.scope!r}.")
 
     try:
-        return execute(pool, name, request, operation, path_args, caller)
+        response = execute(pool, name, request, operation, path_args, caller)
     finally:
         if caller and caller.needs_touch:
             touch(name, caller.key_id)
+    if decision:
+        response.headers.update(decision.headers)
+    return response
 
 
 def bearer_token(request):
@@ -326,7 +300,6 @@ def json_response(data, status=200, headers=None):
 
 
 @app.route(BASE, methods=None)
-@app.route(BASE + '/', methods=None)
 @app.route(BASE + '/<path:rest>', methods=None)
 def unknown(request, rest=''):
     return problem.response(problem.NotFound(
