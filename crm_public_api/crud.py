@@ -45,9 +45,10 @@ def find(resource, record_id):
 def list_records(resource, request):
     Model = Pool().get(resource.model)
     walk = query.parse(resource, request.args)
-    ids = search_ids(
-        Model, resource.domain + walk.search_domain(),
-        order=walk.order, limit=walk.limit + 1)
+    with Transaction().set_context(walk.context):
+        ids = search_ids(
+            Model, resource.domain + walk.search_domain(),
+            order=walk.order, limit=walk.limit + 1)
     page, more = ids[:walk.limit], len(ids) > walk.limit
     data = resource.read(page)
     next_cursor = None

@@ -54,14 +54,25 @@ def decode(cursor, digest, length):
     return document['v'], document['id']
 
 
-def after_domain(keys, values, record_id):
+def after_domain(keys, values, record_id, ranks=None):
     """Return the Tryton domain of records after the cursor position
 
-    keys are (field, descending) pairs of the sort, without the id."""
+    keys are (field, descending) pairs of the sort, without the id.  ranks
+    maps a field of few values to all of them, None included, in ascending
+    sort order.  Such a field is compared with "in", which Tryton
+    translates exactly, where its "=" and "<" would not follow the sort: a
+    selection sorts by label or position, and a boolean's "=" takes NULL
+    for False."""
+    ranks = ranks or {}
     if not keys:
         return [('id', '>', record_id)]
     (field, descending), value = keys[0], values[0]
-    rest = after_domain(keys[1:], values[1:], record_id)
+    rest = after_domain(keys[1:], values[1:], record_id, ranks)
+    if field in ranks:
+        order = ranks[field]
+        position = order.index(value)
+        later = order[:position] if descending else order[position + 1:]
+        return ['OR', [(field, 'in', later)], [(field, 'in', [value]), rest]]
     tie = [(field, '=', value), rest]
     if value is None:
         # NULL is the smallest value: ascending, every value comes after

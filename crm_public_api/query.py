@@ -3,6 +3,10 @@ import datetime as dt
 import decimal
 import re
 
+from trytond.model import fields
+from trytond.pool import Pool
+from trytond.tools import is_instance_method
+
 from . import cursor as cursors
 from .problem import InvalidCursor, InvalidRequest, field_error
 from .schema import OPERATORS
@@ -15,12 +19,17 @@ MAX_IN_VALUES = 100
 
 
 class ListQuery:
-    def __init__(self, limit, keys, domain, digest, position):
+    def __init__(self, limit, keys, domain, digest, position, ranks=None,
+            context=None):
         self.limit = limit
         self.keys = keys
         self.domain = domain
         self.digest = digest
         self.position = position
+        # Value orders of the sort keys that cursors compare by rank
+        self.ranks = ranks or {}
+        # Tryton context of the search
+        self.context = context or {}
 
     @property
     def order(self):
@@ -33,7 +42,7 @@ class ListQuery:
             return self.domain
         values, record_id = self.position
         return self.domain + [
-            cursors.after_domain(self.keys, values, record_id)]
+            cursors.after_domain(self.keys, values, record_id, self.ranks)]
 
     def next_cursor(self, row):
         "Return the cursor that continues after the Tryton row"
@@ -77,12 +86,16 @@ def parse(resource, args):
         raise InvalidRequest("The query parameters are invalid.", errors)
 
     digest = cursors.query_digest(sort_text, filters)
+    ranks = _sort_ranks(resource, keys)
     position = None
     if args.get('cursor'):
         try:
             values, record_id = cursors.decode(
                 args['cursor'], digest, len(keys))
             values = [_restore(v) for v in values]
+            for (name, _), value in zip(keys, values):
+                if name in ranks and value not in ranks[name]:
+                    raise ValueError(f"invalid value {value!r} of {name}")
         except cursors.InvalidCursor as exception:
             raise InvalidCursor(
                 f"The cursor {exception}.",
@@ -92,7 +105,62 @@ def parse(resource, args):
                 "The cursor is not a cursor returned by this API.",
                 [field_error('cursor', "is invalid", 'query')]) from None
         position = values, record_id
-    return ListQuery(limit, keys, domain, digest, position)
+    return ListQuery(
+        limit, keys, domain, digest, position, ranks,
+        _substring_context(resource, filters))
+
+
+def _sort_ranks(resource, keys):
+    """Return the value order of each sort key on a boolean or selection
+    field, for cursors to compare by rank (see cursors.after_domain)"""
+    Model = Pool().get(resource.model)
+    ranks = {}
+    for name, _ in keys:
+        field = Model._fields.get(name)
+        if isinstance(field, fields.Boolean):
+            ranks[name] = [None, False, True]
+        elif isinstance(field, fields.Selection):
+            order = _selection_order(Model, name)
+            if order is not None:
+                ranks[name] = order
+    return ranks
+
+
+def _selection_order(Model, name):
+    """Return the values of a selection field, None included, as Tryton
+    sorts them: by label, or by position when the field sets sort=False
+    (the stage of a deal)"""
+    # The same steps as trytond's Selection.convert_order (8.0).
+    definition = Model.fields_get([name])[name]
+    selection = definition['selection']
+    if isinstance(selection, str):
+        if is_instance_method(Model, selection):
+            # Tryton sorts such a field by its stored value.
+            return None
+        selection = getattr(Model, selection)()
+    values = [value for value, _ in selection if value is not None]
+    if not definition['sort']:
+        # The position in the selection; NULL comes after every value.
+        return values + [None]
+    # NOTE: Python sorts the labels by code point and the database by its
+    # collation. Both agree on labels such as the activity types, which
+    # are ASCII words that start with a capital, but may not on others.
+    labels = dict(selection)
+    return [None] + sorted(values, key=lambda value: labels[value])
+
+
+def _substring_context(resource, filters):
+    "Return the Tryton context that matches contains filters as substrings"
+    # Tryton 8.0 runs ilike on a Text field (notes) as a full-text search,
+    # and on any field as a trigram similarity when the context sets a
+    # threshold. Both find whole words but not every substring.
+    context = {}
+    for name, operator, _ in filters:
+        if operator == 'contains':
+            field = f'{resource.model}.{resource.attributes[name].source}'
+            context[f'{field}.search_full_text'] = False
+            context[f'{field}.search_similarity'] = None
+    return context
 
 
 def _parse_limit(args, errors):
