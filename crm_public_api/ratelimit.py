@@ -48,9 +48,12 @@ class RateLimiter:
         self.uri = uri
         self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
 
-    def hit(self, key_id, limit):
+    def hit(self, database, key_id, limit):
+        "Count a request of the key and decide whether it may run"
         item = RateLimitItemPerMinute(limit)
-        identifier = f'crm-api-key-{key_id}'
+        # Ids restart in each database, and one Redis may count for the
+        # servers of several databases.
+        identifier = f'crm-api-{database}-key-{key_id}'
         allowed = self.limiter.hit(item, identifier)
         stats = self.limiter.get_window_stats(item, identifier)
         reset = max(0, math.ceil(stats.reset_time - time.time()))

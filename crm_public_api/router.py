@@ -101,13 +101,16 @@ def _endpoint(rule):
 
 def dispatch(request, operations, path_args):
     started = time.monotonic()
+    # The rate limit headers of the request once its key is counted: every
+    # response after that shows the key's budget, errors included.
+    budget = {}
     try:
         operation = operations.get(request.method)
         if operation is None and request.method == 'HEAD':
             operation = operations.get('GET')
         if operation is None:
             raise problem.MethodNotAllowed(request.method, sorted(operations))
-        response = run(request, operation, path_args)
+        response = run(request, operation, path_args, budget)
     except ApiError as error:
         response = problem.response(error)
     except Exception:
@@ -115,6 +118,8 @@ def dispatch(request, operations, path_args):
         response = problem.response(problem.ServerError(
                 "The server failed to process the request; "
                 "it has been logged."))
+    for header, value in budget.items():
+        response.headers.setdefault(header, value)
     response.headers.setdefault('Cache-Control', 'no-store')
     logger.debug(
         "%s %s: %s in %.1f ms", request.method, request.path,
@@ -139,14 +144,17 @@ def get_pool(name):
     return pool
 
 
-def run(request, operation, path_args):
+def run(request, operation, path_args, budget):
+    "Authenticate, count and run the operation; fill budget when counted"
     name = database_name()
     pool = get_pool(name)
-    caller, decision = None, None
+    caller = None
     if operation.scope is not None:
         caller = authenticate(pool, name, request)
         decision = ratelimit.limiter().hit(
-            caller.key_id, caller.rate_limit or ratelimit.default_limit())
+            name, caller.key_id,
+            caller.rate_limit or ratelimit.default_limit())
+        budget.update(decision.headers)
         if not decision.allowed:
             raise problem.RateLimited(
                 f"The rate limit of {decision.limit} requests per minute "
@@ -160,13 +168,10 @@ def run(request, operation, path_args):
                 f"This API key lacks the scope {operation.scope!r}.")
 
     try:
-        response = execute(pool, name, request, operation, path_args, caller)
+        return execute(pool, name, request, operation, path_args, caller)
     finally:
         if caller and caller.needs_touch:
             touch(name, caller.key_id)
-    if decision:
-        response.headers.update(decision.headers)
-    return response
 
 
 def bearer_token(request):
