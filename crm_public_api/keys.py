@@ -11,6 +11,7 @@ no usable key.
 """
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import zlib
@@ -21,6 +22,12 @@ RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
 DISPLAY_LENGTH = len(PREFIX) + 8
 KEY_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
+
+
+# A key, or a mistyped one, inside other text such as a logged URL
+KEY_IN_TEXT = re.compile(
+    '(%s[%s]{%d})[%s]+' % (
+        PREFIX, ALPHABET, DISPLAY_LENGTH - len(PREFIX), ALPHABET))
 
 
 class MalformedKey(ValueError):
@@ -66,3 +73,8 @@ def hash_key(key, secret):
 
 def verify_key(key, secret, key_hash):
     return hmac.compare_digest(hash_key(key, secret), key_hash)
+
+
+def redact(text):
+    "Return text with every key in it cut to its display prefix"
+    return KEY_IN_TEXT.sub(r'\1[redacted]', text)

@@ -28,10 +28,31 @@ from trytond.transaction import Transaction, TransactionError, check_access
 from trytond.worker import run_task
 from trytond.wsgi import app
 
-from . import problem, ratelimit, scopes
+from . import keys, problem, ratelimit, scopes
 from .problem import ApiError
 
 logger = logging.getLogger(__name__)
+
+
+class RedactKeys(logging.Filter):
+    "Cut API keys in log messages to their prefix"
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A handler reports a record whose message cannot be formatted.
+            return True
+        redacted = keys.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+# The request lines that Werkzeug and Tryton log show the query string,
+# where a client may put its key by mistake.
+for logger_name in ('werkzeug', 'trytond.wsgi'):
+    logging.getLogger(logger_name).addFilter(RedactKeys())
 
 BASE = '/api/v1/crm'
 MAX_BODY = 1024 * 1024
