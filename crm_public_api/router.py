@@ -326,6 +326,7 @@ def json_response(data, status=200, headers=None):
 
 
 @app.route(BASE, methods=None)
+@app.route(BASE + '/', methods=None)
 @app.route(BASE + '/<path:rest>', methods=None)
 def unknown(request, rest=''):
     return problem.response(problem.NotFound(
