@@ -61,14 +61,15 @@ def parse_arguments(argv):
         "(default: %(default)s)")
     parser.add_argument(
         '--operations', default=','.join(OPERATIONS),
-        help="comma separated subset of %(default)s")
+        help="comma separated subset of %(default)s; empty to only "
+        "profile")
     parser.add_argument(
         '--profile', type=int, default=0, metavar='REQUESTS',
         help="also profile the public API's GET and list path in-process "
         "with cProfile over this many requests each, and write the "
         "reports under var/bench/")
     options = parser.parse_args(argv)
-    options.operations = options.operations.split(',')
+    options.operations = [o for o in options.operations.split(',') if o]
     unknown = set(options.operations) - set(OPERATIONS)
     if unknown:
         parser.error(f"unknown operations: {', '.join(sorted(unknown))}")
@@ -91,6 +92,7 @@ def main(argv=None):
             "./run bench.")
         return 2
     load.check_wrk()
+    load_before = os.getloadavg()[0]
     os.makedirs(WORKDIR, exist_ok=True)
 
     with open(os.path.join(WORKDIR, 'admin.log'), 'ab') as log:
@@ -120,6 +122,9 @@ def main(argv=None):
             options.database, api_key, first_id, last_id, options.profile,
             WORKDIR)
 
+    if not options.operations:
+        return 0
+
     server = harness.Server(
         environment, options.database,
         os.path.join(WORKDIR, 'trytond.log'))
@@ -136,13 +141,16 @@ def main(argv=None):
             deep_offset=count_persons_to(
                 options.database, first_id + DEEP_POSITION - 1))
         apps.check(targets)
-        results = measure(targets, options)
+        pids = {
+            'api': server.process.pid, 'rest': server.process.pid,
+            'minimal': minimal.process.pid}
+        results = measure(targets, options, pids)
     finally:
         minimal.stop()
         server.stop()
         dataset.remove_created(options.database, last_id)
 
-    table = report.build(results, options)
+    table = report.build(results, options, load_before)
     print(report.markdown(table))
     stamp = dt.datetime.now().strftime('%Y%m%dT%H%M%S')
     with open(os.path.join(WORKDIR, f'results-{stamp}.json'), 'w') as out:
@@ -153,7 +161,7 @@ def main(argv=None):
     return 0
 
 
-def measure(targets, options):
+def measure(targets, options, pids):
     "Load every app with every operation, apps side by side per operation"
     results = {}
     for operation in options.operations:
@@ -163,14 +171,21 @@ def measure(targets, options):
                 load.run(
                     request, options.connections, options.warmup,
                     options.max_requests)
+            cpu_before = load.cpu_seconds(pids[app])
             result = load.run(
                 request, options.connections, options.duration,
                 options.max_requests)
+            cpu = load.cpu_seconds(pids[app]) - cpu_before
+            result.server_cpu_ms = cpu * 1000 / max(1, result.requests)
+            # Other work on the machine skews the figures; this shows how
+            # much there was, bench processes included.
+            result.load_average = os.getloadavg()[0]
             logger.info(
                 "%-10s %-7s %7.1f req/s  p50 %6.1f ms  p99 %6.1f ms  "
-                "%d requests, %d errors", operation, app,
-                result.throughput, result.p50_ms, result.p99_ms,
-                result.requests, result.errors)
+                "server CPU %5.1f ms/request  %d requests, %d errors, "
+                "load average %.1f", operation, app, result.throughput,
+                result.p50_ms, result.p99_ms, result.server_cpu_ms,
+                result.requests, result.errors, result.load_average)
             results[operation, app] = result
     return results
 

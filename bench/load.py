@@ -79,10 +79,23 @@ class Measurement:
     p99_ms: float
     max_ms: float
     errors: int
+    # The 1-minute load average of the machine at the end
+    load_average: float | None = None
+    # CPU time of the server process (all threads) per request
+    server_cpu_ms: float | None = None
 
     @property
     def throughput(self):
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds(pid):
+    "Return the user and system CPU time of a process, in seconds"
+    with open(f'/proc/{pid}/stat') as stat:
+        # The command name in brackets may contain spaces; fields follow.
+        fields = stat.read().rsplit(')', 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf('SC_CLK_TCK')
 
 
 def lua_literal(value):

@@ -47,6 +47,21 @@ def ratio_checks(results):
     if first and deep:
         yield ("rest deep page / first page, p50 time (no target)",
             deep.p50_ms / first.p50_ms, None, None)
+    # Server CPU per request depends less on other work on the machine
+    # than throughput does.
+    for operation in measured_operations(results):
+        api, rest = results.get((operation, 'api')), results.get(
+            (operation, 'rest'))
+        if api and rest and api.server_cpu_ms:
+            yield (f"{LABELS[operation]}: rest / API server CPU per request "
+                "(no target)", rest.server_cpu_ms / api.server_cpu_ms,
+                None, None)
+
+
+def measured_operations(results):
+    "Return the operations of results, in the order of OPERATIONS"
+    measured = {operation for operation, _ in results}
+    return [o for o in OPERATIONS if o in measured]
 
 
 def machine():
@@ -80,7 +95,7 @@ def trytond_version():
     return trytond.__version__
 
 
-def build(results, options):
+def build(results, options, load_before):
     rows = []
     for (operation, app), result in results.items():
         rows.append({
@@ -91,6 +106,8 @@ def build(results, options):
                 'requests': result.requests,
                 'seconds': round(result.seconds, 1),
                 'errors': result.errors,
+                'load_average': result.load_average,
+                'server_cpu_ms': round(result.server_cpu_ms, 2),
                 })
     checks = []
     for what, ratio, target, comparison in ratio_checks(results):
@@ -108,6 +125,7 @@ def build(results, options):
             'duration': options.duration,
             'warmup': options.warmup,
             'max_requests': options.max_requests,
+            'load_average_before': load_before,
             },
         'rows': rows,
         'checks': checks,
@@ -116,14 +134,17 @@ def build(results, options):
 
 def markdown(table):
     lines = [
-        "| operation | app | req/s | p50 ms | p99 ms | requests | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| operation | app | req/s | p50 ms | p99 ms | server CPU ms "
+        "| requests | errors | load |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
     for row in table['rows']:
         lines.append(
             f"| {LABELS[row['operation']]} | {row['app']} "
             f"| {row['throughput']:.1f} | {row['p50_ms']:.1f} "
-            f"| {row['p99_ms']:.1f} | {row['requests']} | {row['errors']} |")
+            f"| {row['p99_ms']:.1f} | {row['server_cpu_ms']:.1f} "
+            f"| {row['requests']} | {row['errors']} "
+            f"| {row['load_average']:.1f} |")
     lines += [
         "",
         "| ratio | measured | target | met |",
@@ -141,7 +162,9 @@ def markdown(table):
         "",
         f"{settings['contacts']} contacts, {settings['connections']} "
         f"connections, {settings['duration']} s per measurement after "
-        f"{settings['warmup']} s of warm-up; {machine['cpus']} CPUs "
+        f"{settings['warmup']} s of warm-up; load average "
+        f"{settings['load_average_before']:.1f} before the run; "
+        f"{machine['cpus']} CPUs "
         f"({machine['cpu_model']}), {machine['memory']} RAM, Python "
         f"{machine['python']}, trytond {machine['trytond']}, "
         f"{machine['postgresql']}, {machine['wrk']}.",
