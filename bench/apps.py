@@ -198,7 +198,8 @@ class MinimalServer:
                 return self
             except requests.ConnectionError:
                 time.sleep(0.2)
-        raise RuntimeError(f"bench.minimal did not answer in {timeout} s")
+        raise RuntimeError(
+            f"bench.minimal did not respond within {timeout} s")
 
     def stop(self):
         if self.process and self.process.poll() is None:

@@ -4,9 +4,9 @@ The database is built once from the test harness's template and kept
 between runs.  A comment on the database records the digest of the module
 sources and the number of contacts it was built with, so a run rebuilds it
 only when either changed.  Contacts are inserted with plain SQL in a few
-statements (a few seconds for 100,000) rather than through Tryton's
-``create``, which would take minutes: they get the columns and email and
-phone contact mechanisms that the API reads, but no address.
+statements, which takes seconds for 100,000 where Tryton's ``create``
+would take minutes.  They get the columns and the email and phone contact
+mechanisms that the API reads, but no address.
 """
 import logging
 

@@ -1,4 +1,4 @@
-"""Where the public API's time goes, by cProfile, without HTTP.
+"""Profile of the public API's GET and list path, without HTTP.
 
 Requests go straight into trytond's WSGI application through Werkzeug's
 test client, in this process and one thread, so the profile shows the

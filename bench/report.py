@@ -14,8 +14,8 @@ LABELS = {
 
 
 def ratio_checks(results):
-    """Yield (what, measured ratio, target, comparison) for each target
-    whose operations were measured"""
+    """Yield (description, measured ratio, target, comparison) for each
+    target whose operations were measured"""
     def throughput(operation, app):
         result = results.get((operation, app))
         return result.throughput if result else None
@@ -110,12 +110,13 @@ def build(results, options, load_before):
                 'server_cpu_ms': round(result.server_cpu_ms, 2),
                 })
     checks = []
-    for what, ratio, target, comparison in ratio_checks(results):
+    for description, ratio, target, comparison in ratio_checks(results):
         met = None
         if target is not None:
             met = ratio >= target if comparison == '>=' else ratio <= target
         checks.append({
-                'what': what, 'ratio': round(ratio, 2), 'target': target,
+                'description': description, 'ratio': round(ratio, 2),
+                'target': target,
                 'comparison': comparison, 'met': met})
     return {
         'machine': machine(),
@@ -155,7 +156,8 @@ def markdown(table):
             if check['target'] is not None else "")
         met = {True: "yes", False: "no", None: ""}[check['met']]
         lines.append(
-            f"| {check['what']} | {check['ratio']:.2f} | {target} | {met} |")
+            f"| {check['description']} | {check['ratio']:.2f} | {target} "
+            f"| {met} |")
     settings = table['settings']
     machine = table['machine']
     lines += [
