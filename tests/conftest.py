@@ -82,6 +82,26 @@ def client(server, admin_key):
     return Client(server.api, admin_key)
 
 
+@pytest.fixture
+def client_for(server):
+    "Factory of clients of the shared server that send a given key"
+    def make(key, base=None):
+        return Client(base or server.api, key)
+    return make
+
+
+@pytest.fixture(scope='session')
+def redis_uri():
+    "URI of the Redis server for shared rate limits; skips when it is down"
+    import redis
+    uri = os.environ.get('CRM_TEST_REDIS', 'redis://127.0.0.1:6379')
+    try:
+        redis.Redis.from_url(uri, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis at {uri} is not reachable: {error}")
+    return uri
+
+
 class Client:
     "requests with the API base URL and a key"
 
