@@ -10,6 +10,8 @@ mechanisms that the API reads, but no address.
 """
 import logging
 
+from psycopg import sql
+
 from tests import harness
 
 logger = logging.getLogger(__name__)
@@ -64,8 +66,9 @@ def ensure_database(name, contacts, workdir, log, rebuild=False,
 
     connection = harness._pg_connect()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'COMMENT ON DATABASE "{name}" IS %s', (marker(contacts),))
+        # COMMENT takes no query parameters, so the text is quoted here.
+        cursor.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(
+                sql.Identifier(name), sql.Literal(marker(contacts))))
     connection.close()
     return True
 
