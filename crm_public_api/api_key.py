@@ -141,6 +141,9 @@ class ApiKey(ModelSQL, ModelView):
             return None
         if api_key.get_state(None) != 'active':
             return None
+        if not api_key.user.active:
+            # A deactivated user may not log in, so its keys may not act.
+            return None
         return api_key
 
     def needs_touch(self):

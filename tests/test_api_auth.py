@@ -295,6 +295,19 @@ def test_key_never_exceeds_rights_of_its_user(tryton, client_for, client):
     assert limited.get('/contacts').status_code == 200
 
 
+def test_key_of_deactivated_user_is_rejected(tryton, client_for):
+    login = create_user(tryton, groups=['Sale Opportunity'])
+    client = client_for(tryton.issue_key('all', user=login))
+    assert client.get('/deals').status_code == 200
+
+    with tryton.transaction() as pool:
+        User = pool.get('res.user')
+        User.write(User.search([('login', '=', login)]), {'active': False})
+    response = client.post('/deals', json={'name': 'After leaving'})
+
+    problem_of(response, 401)
+
+
 def test_key_of_sales_user_may_use_deals(tryton, client_for):
     login = create_user(tryton, groups=['Sale Opportunity'])
     client = client_for(tryton.issue_key('all', user=login))
