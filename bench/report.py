@@ -115,7 +115,7 @@ def build(results, options, load_before):
         if target is not None:
             met = ratio >= target if comparison == '>=' else ratio <= target
         checks.append({
-                'description': description, 'ratio': round(ratio, 2),
+                'description': description, 'ratio': round(ratio, 3),
                 'target': target,
                 'comparison': comparison, 'met': met})
     return {
@@ -156,7 +156,7 @@ def markdown(table):
             if check['target'] is not None else "")
         met = {True: "yes", False: "no", None: ""}[check['met']]
         lines.append(
-            f"| {check['description']} | {check['ratio']:.2f} | {target} "
+            f"| {check['description']} | {check['ratio']:.3f} | {target} "
             f"| {met} |")
     settings = table['settings']
     machine = table['machine']
