@@ -54,7 +54,7 @@ def decode(cursor, digest, length):
     return document['v'], document['id']
 
 
-def after_domain(keys, values, record_id, ranks=None):
+def after_domain(keys, values, record_id, ranks=None, blanks=None):
     """Return the Tryton domain of records after the cursor position
 
     keys are (field, descending) pairs of the sort, without the id.  ranks
@@ -62,17 +62,26 @@ def after_domain(keys, values, record_id, ranks=None):
     sort order.  Such a field is compared with "in", which Tryton
     translates exactly, where its "=" and "<" would not follow the sort: a
     selection sorts by label or position, and a boolean's "=" takes NULL
-    for False."""
+    for False.
+
+    blanks maps a text field whose "=" takes NULL for '' (an optional
+    Char of Tryton) to clauses that tell them apart, because the database
+    sorts NULL before '': blanks[field][None] and blanks[field]['']
+    match each exactly and blanks[field]['set'] matches every non-NULL
+    value."""
     ranks = ranks or {}
+    blanks = blanks or {}
     if not keys:
         return [('id', '>', record_id)]
     (field, descending), value = keys[0], values[0]
-    rest = after_domain(keys[1:], values[1:], record_id, ranks)
+    rest = after_domain(keys[1:], values[1:], record_id, ranks, blanks)
     if field in ranks:
         order = ranks[field]
         position = order.index(value)
         later = order[:position] if descending else order[position + 1:]
         return ['OR', [(field, 'in', later)], [(field, 'in', [value]), rest]]
+    if field in blanks and value in (None, ''):
+        return _after_blank(field, descending, value, rest, blanks[field])
     tie = [(field, '=', value), rest]
     if value is None:
         # NULL is the smallest value: ascending, every value comes after
@@ -84,4 +93,18 @@ def after_domain(keys, values, record_id, ranks=None):
         beyond = ['OR', [(field, '<', value)], [(field, '=', None)]]
     else:
         beyond = [(field, '>', value)]
+    return ['OR', beyond, tie]
+
+
+def _after_blank(field, descending, value, rest, clauses):
+    "Return the domain after NULL or '' of a field listed in blanks"
+    tie = [clauses[value], rest]
+    if value is None:
+        if descending:
+            return tie
+        beyond = [clauses['set']]
+    elif descending:
+        beyond = [clauses[None]]
+    else:
+        beyond = [(field, '>', '')]
     return ['OR', beyond, tie]

@@ -3,6 +3,8 @@ import datetime as dt
 import decimal
 import re
 
+from sql import Column, Null
+
 from trytond.model import fields
 from trytond.pool import Pool
 from trytond.tools import is_instance_method
@@ -20,7 +22,7 @@ MAX_IN_VALUES = 100
 
 class ListQuery:
     def __init__(self, limit, keys, domain, digest, position, ranks=None,
-            context=None):
+            context=None, blanks=None):
         self.limit = limit
         self.keys = keys
         self.domain = domain
@@ -30,6 +32,8 @@ class ListQuery:
         self.ranks = ranks or {}
         # Tryton context of the search
         self.context = context or {}
+        # Clauses that tell NULL from '' in optional text sort keys
+        self.blanks = blanks or {}
 
     @property
     def order(self):
@@ -42,7 +46,8 @@ class ListQuery:
             return self.domain
         values, record_id = self.position
         return self.domain + [
-            cursors.after_domain(self.keys, values, record_id, self.ranks)]
+            cursors.after_domain(
+                self.keys, values, record_id, self.ranks, self.blanks)]
 
     def next_cursor(self, row):
         "Return the cursor that continues after the Tryton row"
@@ -107,7 +112,8 @@ def parse(resource, args):
         position = values, record_id
     return ListQuery(
         limit, keys, domain, digest, position, ranks,
-        _substring_context(resource, filters))
+        _substring_context(resource, filters),
+        _blank_clauses(resource, keys))
 
 
 def _sort_ranks(resource, keys):
@@ -124,6 +130,32 @@ def _sort_ranks(resource, keys):
             if order is not None:
                 ranks[name] = order
     return ranks
+
+
+def _blank_clauses(resource, keys):
+    """Return, for each sort key on an optional Char column, the clauses
+    that cursors.after_domain needs to tell NULL from ''"""
+    # Tryton compares such a column as COALESCE(column, ''), so only a
+    # query on the column itself can split the two, which the database
+    # sorts apart.
+    # NOTE: the API shows '' as null too, yet such records follow those
+    # with NULL instead of mixing with them in id order.
+    Model = Pool().get(resource.model)
+    table = Model.__table__()
+    blanks = {}
+    for name, _ in keys:
+        field = Model._fields.get(name)
+        if (not isinstance(field, fields.Char) or field.required
+                or getattr(field, 'translate', False)):
+            continue
+        column = Column(table, name)
+        blanks[name] = {
+            None: ('id', 'in', table.select(table.id, where=column == Null)),
+            '': ('id', 'in', table.select(table.id, where=column == '')),
+            'set': ('id', 'in', table.select(
+                    table.id, where=column != Null)),
+            }
+    return blanks
 
 
 def _selection_order(Model, name):

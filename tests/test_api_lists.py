@@ -153,6 +153,22 @@ def test_walk_with_ties_returns_each_once(
     assert ids == expected_order(records, sort)
 
 
+@pytest.mark.parametrize('sort', ['job_title', '-job_title'])
+def test_walk_over_empty_and_null_text_returns_each_once(client, sort):
+    # Tryton stores "" (and a title of spaces, stripped) as '', not NULL.
+    tag = new_tag()
+    contacts = [
+        create(client, 'contacts', {
+                'first_name': 'Lin', 'last_name': tag, 'job_title': title})
+        for title in ['', None, ' ', 'CTO', None, '', 'CTO', None, '']]
+
+    ids = walk_ids(client, 'contacts', {
+            'last_name': tag, 'sort': sort, 'limit': 1})
+
+    assert sorted(ids) == sorted(c['id'] for c in contacts)
+    assert len(ids) == len(set(ids))
+
+
 @pytest.fixture(scope='module')
 def deals_in_every_stage(admin, account):
     tag = new_tag()
