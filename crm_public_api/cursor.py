@@ -66,8 +66,8 @@ def after_domain(keys, values, record_id, ranks=None, blanks=None):
 
     blanks maps a text field whose "=" takes NULL for '' (an optional
     Char of Tryton) to clauses that tell them apart, because the database
-    sorts NULL before '': blanks[field][None] and blanks[field]['']
-    match each exactly and blanks[field]['set'] matches every non-NULL
+    sorts NULL before ''.  blanks[field][None] and blanks[field]['']
+    match each exactly, and blanks[field]['set'] matches every non-NULL
     value."""
     ranks = ranks or {}
     blanks = blanks or {}
