@@ -13,9 +13,10 @@ The waits between retries are the ``retry_schedule`` setting, stretched
 by up to ``retry_jitter`` at random and never shorter than a receiver's
 Retry-After.
 
-Who sends.  Creating a delivery pushes an ``ir.queue`` task that calls
-``send``; trytond-worker runs it on PostgreSQL, and without a worker
-Tryton runs it right after the commit in the same process.  A failed
+Who sends.  Creating deliveries pushes an ``ir.queue`` task that calls
+``send``.  On PostgreSQL trytond-worker runs it, and the task then goes
+on with other due deliveries for a while (``_drain``).  Without a worker,
+Tryton runs it right after the commit, in the process of the change.  A failed
 attempt pushes the retry's task with ``scheduled_at`` when a worker runs
 the queue.  Queue tasks can be lost (a worker killed after taking one) and
 Tryton without a worker ignores ``scheduled_at``, so ``enqueue_due``,
@@ -60,14 +61,18 @@ STATES = [
     ]
 OPEN_STATES = ['pending', 'retrying']
 QUEUE_NAME = 'crm_webhook'
+# Deliveries per task queued by enqueue_due, so that several workers share
+# a backlog.
+REQUEUE_BATCH = 10
+DRAIN_SECONDS = 10
 
 
 def next_step(attempts, error_kind, retry_after=None, *, schedule,
         jitter=0, max_retry_after=None, rand=random.random):
-    """Return the state of a delivery after its attempt number attempts,
-    and the seconds before the next attempt (None when there is none)
+    """Return the state of a delivery after its attempt number attempts
+    and the seconds until the next attempt, None when there is none
 
-    error_kind is the sender's outcome, None for success."""
+    error_kind is the sender's outcome, None for a success."""
     if error_kind is sender.SUCCESS:
         return 'succeeded', None
     if error_kind == sender.GONE:
@@ -153,15 +158,20 @@ class Delivery(ModelSQL, ModelView):
         return f'{self.event_type} {self.event_id}'
 
     @classmethod
-    def enqueue(cls, deliveries, delay=None):
-        "Push a queue task per delivery, to run after delay seconds"
+    def enqueue(cls, deliveries, delay=None, batch=None):
+        """Push queue tasks that send the deliveries after delay seconds,
+        with batch deliveries per task (all of them by default)"""
         Queue = Pool().get('ir.queue')
+        ids = [d.id for d in deliveries]
+        if not ids:
+            return
+        batch = batch or len(ids)
         context = {'queue_name': QUEUE_NAME}
         if delay:
             context['queue_scheduled_at'] = dt.timedelta(seconds=delay)
         with Transaction().set_context(context):
-            for delivery in deliveries:
-                Queue.caller(cls).send([delivery.id])
+            for start in range(0, len(ids), batch):
+                Queue.caller(cls).send(ids[start:start + batch])
 
     @classmethod
     def enqueue_due(cls, limit=500):
@@ -185,38 +195,47 @@ class Delivery(ModelSQL, ModelView):
                 limit=limit)
             if deliveries:
                 cls.write(deliveries, {'queued_at': moment})
-                cls.enqueue(deliveries)
+                cls.enqueue(deliveries, batch=REQUEUE_BATCH)
         if deliveries:
             logger.info("%d due deliveries queued", len(deliveries))
         return len(deliveries)
 
     @classmethod
     def send(cls, deliveries):
-        "Attempt each delivery that is due and not claimed by another sender"
+        """Attempt each delivery that is due and not claimed by another
+        sender, then, under trytond-worker, other due deliveries"""
         if not isinstance(deliveries, (list, tuple)):
             deliveries = [deliveries]
         for delivery_id in [int(d) for d in deliveries]:
-            cls._send_one(delivery_id)
+            claim = cls._claim(delivery_id)
+            if claim:
+                cls._attempt(*claim)
+        if settings.has_queue_worker():
+            cls._drain()
 
     @classmethod
-    def _send_one(cls, delivery_id):
-        token = cls._claim(delivery_id)
-        if token is None:
-            return
-        with Transaction().new_transaction(readonly=True), \
-                without_check_access():
-            delivery = cls(delivery_id)
-            webhook = delivery.webhook
-            if not webhook.active:
-                request = None
-            else:
-                request = delivery._request()
+    def _drain(cls):
+        """Send due deliveries until none is left or DRAIN_SECONDS passed
 
+        trytond-worker sleeps up to 100 ms before it takes a task, which
+        would cap a worker at a few dozen deliveries a second.  The tasks
+        of the deliveries sent here find them done and return at once."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            claim = cls._claim_next()
+            if not claim:
+                break
+            cls._attempt(*claim)
+
+    @classmethod
+    def _attempt(cls, delivery_id, token, request):
+        """Make the attempt of a claimed delivery and record it
+
+        request is None when the webhook is inactive."""
         result, attempted_at = None, None
         if request is None:
             logger.info(
-                "delivery %s to webhook %s: failed, the webhook is "
-                "inactive", delivery_id, webhook.id)
+                "delivery %s: failed, its webhook is inactive", delivery_id)
         else:
             attempted_at = now()
             result = _post(*request)
@@ -232,36 +251,56 @@ class Delivery(ModelSQL, ModelView):
 
     @classmethod
     def _claim(cls, delivery_id):
-        """Return a new lease token on the delivery when it is due and not
-        leased, else None"""
+        """Lease the delivery when it is due and not leased; return its id,
+        lease token and request, or None"""
+        table = cls.__table__()
+        return cls._lease(table, table.id == delivery_id)
+
+    @classmethod
+    def _claim_next(cls):
+        "Lease the delivery due the longest, as _claim does"
+        return cls._lease(cls.__table__(), None)
+
+    @classmethod
+    def _lease(cls, table, where):
         lease = dt.timedelta(seconds=settings.lease())
         try:
             with Transaction().new_transaction() as transaction:
                 database = transaction.database
                 cursor = transaction.connection.cursor()
-                table = cls.__table__()
                 moment = now()
-                due = ((table.id == delivery_id)
-                    & table.state.in_(OPEN_STATES)
+                due = (table.state.in_(OPEN_STATES)
                     & (table.next_attempt_at <= moment)
                     & ((table.lease_expires_at == Null)
                         | (table.lease_expires_at < moment)))
+                if where is not None:
+                    due &= where
+                query = table.select(
+                    table.id, where=due,
+                    order_by=[table.next_attempt_at.asc, table.id.asc],
+                    limit=1)
                 if database.has_select_for():
-                    query = table.select(table.id, where=due)
                     query.for_ = database.get_select_for_skip_locked()(
                         'UPDATE')
-                    cursor.execute(*query)
-                    if not cursor.fetchone():
-                        return None
+                cursor.execute(*query)
+                row = cursor.fetchone()
+                if not row:
+                    return None
+                delivery_id, = row
                 token = secrets.token_hex(16)
                 cursor.execute(*table.update(
                         [table.lease_token, table.lease_expires_at],
-                        [token, moment + lease], where=due))
+                        [token, moment + lease],
+                        where=due & (table.id == delivery_id)))
                 if cursor.rowcount != 1:
                     transaction.rollback()
                     return None
+                with without_check_access():
+                    delivery = cls(delivery_id)
+                    request = delivery._request() \
+                        if delivery.webhook.active else None
                 transaction.commit()
-                return token
+                return delivery_id, token, request
         except backend.DatabaseOperationalError:
             # Another sender claimed it in the same instant.
             return None
@@ -278,8 +317,8 @@ class Delivery(ModelSQL, ModelView):
                 Attempt.create([Attempt.values_of(
                             delivery, delivery.attempt_count + 1, result,
                             attempted_at)])
-            # A lease expires when a sender takes longer than its lease;
-            # the delivery then belongs to whoever claimed it since.
+            # A lease expires when a sender takes longer than its lease, and
+            # the delivery then belongs to the sender that claimed it since.
             table = cls.__table__()
             cursor = transaction.connection.cursor()
             cursor.execute(*table.select(
@@ -345,7 +384,10 @@ class Delivery(ModelSQL, ModelView):
 
     def attempt_now(self):
         """Send the delivery at once in this transaction and return the
-        attempt; for test calls, whose delivery no other sender sees"""
+        attempt
+
+        For test calls: no other sender can claim a delivery that is not
+        committed yet, so it needs no lease."""
         Attempt = Pool().get('crm.webhook.attempt')
         attempted_at = now()
         result = _post(*self._request())

@@ -14,8 +14,11 @@ values of the attributes that changed.  A write that changes no attribute
 of the API, only ``updated_at``, produces no event.
 
 Parties are shared by all companies in Tryton, so contact and account
-events go to the webhooks of every company; deal and activity events go
+events go to the webhooks of every company.  Deal and activity events go
 to the webhooks of the record's company.
+
+NOTE: deliveries are not ordered, not even those of one change, so
+receivers must sort by occurred_at.
 """
 import datetime as dt
 import json

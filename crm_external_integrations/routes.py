@@ -3,8 +3,8 @@ they share its authentication, scopes, rate limits, errors and OpenAPI
 document.
 
 The handlers look webhooks up with the caller's access rights and company
-rules; deliveries and attempts are then read and written without access
-checks, as only the code writes them.
+rules.  Deliveries and attempts are then read and written without access
+checks, because only this module writes them.
 """
 import json
 
@@ -503,6 +503,7 @@ def list_deliveries(request, id, **kwargs):
     check_parameters(request, ['limit', 'cursor', 'status', 'event_type'])
     webhook = find_webhook(id)
     limit = parse_limit(request)
+
     filters, domain = [], [('webhook', '=', webhook.id)]
     errors = []
     for name, field, choices in [
@@ -523,6 +524,7 @@ def list_deliveries(request, id, **kwargs):
     before = parse_cursor(request, digest)
     if before:
         domain.append(('id', '<', before))
+
     with without_check_access():
         deliveries = Delivery.search(
             domain, order=[('id', 'DESC')], limit=limit + 1)
@@ -607,6 +609,7 @@ def _register():
                     'schema': {'type': 'string', 'maxLength': 2048}},
                 ],
             responses={200: ("A page of webhooks", _ref('WebhookPage'))}))
+
     register(Operation(
             'POST', '/webhooks', create_webhook,
             operation_id='create_webhook', summary="Create a webhook",
@@ -615,11 +618,13 @@ def _register():
             tag=TAG, scope=WRITE, request_schema=_ref('WebhookCreate'),
             responses={201: ("The webhook and its secret",
                     _ref('WebhookCreated'))}))
+
     register(Operation(
             'GET', '/webhooks/{id}', get_webhook, operation_id='get_webhook',
             summary="Get a webhook", tag=TAG, scope=READ,
             parameters=[ID_PARAMETER],
             responses={200: ("The webhook", webhook)}))
+
     register(Operation(
             'PATCH', '/webhooks/{id}', update_webhook,
             operation_id='update_webhook', summary="Update a webhook",
@@ -628,12 +633,14 @@ def _register():
             tag=TAG, scope=WRITE, parameters=[ID_PARAMETER],
             request_schema=_ref('WebhookUpdate'),
             responses={200: ("The updated webhook", webhook)}))
+
     register(Operation(
             'DELETE', '/webhooks/{id}', delete_webhook,
             operation_id='delete_webhook',
             summary="Delete a webhook and its delivery log", tag=TAG,
             scope=WRITE, parameters=[ID_PARAMETER],
             responses={204: ("The webhook is deleted", None)}))
+
     register(Operation(
             'POST', '/webhooks/{id}/rotate-secret', rotate_secret,
             operation_id='rotate_webhook_secret',
@@ -649,6 +656,7 @@ def _register():
                     'schema': {'type': 'integer', 'minimum': 0,
                         'maximum': MAX_GRACE}}],
             responses={200: ("The new secret", _ref('WebhookSecret'))}))
+
     register(Operation(
             'POST', '/webhooks/{id}/test', test_webhook,
             operation_id='test_webhook', summary="Send a ping event now",
@@ -657,6 +665,7 @@ def _register():
             tag=TAG, scope=WRITE, parameters=[ID_PARAMETER],
             responses={200: ("The result of the attempt",
                     _ref('WebhookTestResult'))}))
+
     register(Operation(
             'GET', '/webhooks/{id}/deliveries', list_deliveries,
             operation_id='list_webhook_deliveries',
@@ -678,6 +687,7 @@ def _register():
                 ],
             responses={200: ("A page of deliveries",
                     _ref('WebhookDeliveryPage'))}))
+
     register(Operation(
             'POST', '/deliveries/{id}/redeliver', redeliver,
             operation_id='redeliver_webhook_delivery',
@@ -687,6 +697,7 @@ def _register():
             tag=TAG, scope=WRITE, parameters=[ID_PARAMETER],
             responses={202: ("The delivery, queued",
                     _ref('WebhookDelivery'))}))
+
     register(Operation(
             'POST', '/webhooks/{id}/replay', replay,
             operation_id='replay_webhook_deliveries',
@@ -695,6 +706,7 @@ def _register():
             request_schema=_ref('WebhookReplay'),
             responses={202: ("How many deliveries are queued",
                     _ref('WebhookReplayResult'))}))
+
     register(Operation(
             'GET', '/events/types', event_types,
             operation_id='list_event_types',

@@ -6,6 +6,7 @@ https, in the TLS server name with certificate checks against it.
 Redirects are not followed: a 3xx response is a failed attempt.
 """
 import email.utils
+import threading
 import time
 
 import certifi
@@ -17,6 +18,13 @@ from . import guard
 
 USER_AGENT = 'CRM-Webhooks/1.0'
 BODY_EXCERPT = 1024
+# A response body longer than this closes its connection instead of
+# keeping it for the next attempt.
+MAX_DRAIN = 64 * 1024
+# Connection pools kept per process, one per checked address and host
+MAX_POOLS = 64
+_pools = {}
+_pools_lock = threading.Lock()
 SIGNATURE_HEADER = 'webhook-signature'
 
 # Outcomes of an attempt, stored as the attempt's error kind.
@@ -120,38 +128,53 @@ def _describe(exception):
     return text[:500]
 
 
+def _pool(target, connect_timeout, timeout):
+    "Return the connection pool to the checked address of a target"
+    address = str(target.addresses[0])
+    key = (target.scheme, address, target.port, target.host,
+        connect_timeout, timeout)
+    with _pools_lock:
+        pool = _pools.pop(key, None)
+        if pool is None:
+            options = {
+                'timeout': urllib3.Timeout(
+                    connect=connect_timeout, total=timeout),
+                'retries': False,
+                'maxsize': 4,
+                }
+            if target.scheme == 'https':
+                pool = urllib3.HTTPSConnectionPool(
+                    address, target.port, server_hostname=target.host,
+                    assert_hostname=target.host, cert_reqs='CERT_REQUIRED',
+                    ca_certs=certifi.where(), **options)
+            else:
+                pool = urllib3.HTTPConnectionPool(
+                    address, target.port, **options)
+        # Most recently used last, so the first is the one to drop.
+        _pools[key] = pool
+        while len(_pools) > MAX_POOLS:
+            _pools.pop(next(iter(_pools))).close()
+        return pool
+
+
 def _send(target, body, headers, result, connect_timeout, timeout):
-    address = target.addresses[0]
-    options = {
-        'timeout': urllib3.Timeout(connect=connect_timeout, total=timeout),
-        'retries': False,
-        'maxsize': 1,
-        }
-    if target.scheme == 'https':
-        pool = urllib3.HTTPSConnectionPool(
-            str(address), target.port, server_hostname=target.host,
-            assert_hostname=target.host, cert_reqs='CERT_REQUIRED',
-            ca_certs=certifi.where(), **options)
-    else:
-        pool = urllib3.HTTPConnectionPool(str(address), target.port, **options)
+    pool = _pool(target, connect_timeout, timeout)
     # NOTE: the total timeout bounds the connection and each read, so a
     # receiver that trickles its response headers a byte at a time can
     # hold an attempt longer than "timeout".
     deadline = time.monotonic() + timeout
-    with pool:
-        response = pool.urlopen(
-            'POST', target.path, body=body,
-            headers={**headers, 'host': target.host_header},
-            redirect=False, retries=False, preload_content=False,
-            assert_same_host=False)
-        try:
-            result.status = response.status
-            result.retry_after = retry_after_seconds(
-                response.headers.get('retry-after'))
-            result.body = _read_excerpt(response, deadline)
-        finally:
-            response.release_conn()
-            response.close()
+    response = pool.urlopen(
+        'POST', target.path, body=body,
+        headers={**headers, 'host': target.host_header},
+        redirect=False, retries=False, preload_content=False,
+        assert_same_host=False)
+    try:
+        result.status = response.status
+        result.retry_after = retry_after_seconds(
+            response.headers.get('retry-after'))
+        result.body = _read_excerpt(response, deadline)
+    finally:
+        _release(response, deadline)
     if 200 <= result.status < 300:
         result.error_kind = SUCCESS
     elif result.status == 410:
@@ -163,6 +186,18 @@ def _send(target, body, headers, result, connect_timeout, timeout):
         result.error_kind = STATUS
     if result.error_kind is not SUCCESS and not result.error:
         result.error = f"the receiver answered {result.status}"
+
+
+def _release(response, deadline):
+    "Keep the connection for the next attempt when the body was short"
+    drained = 0
+    while drained < MAX_DRAIN and time.monotonic() < deadline:
+        chunk = response.read(MAX_DRAIN - drained)
+        if not chunk:
+            response.release_conn()
+            return
+        drained += len(chunk)
+    response.close()
 
 
 def _read_excerpt(response, deadline):

@@ -16,7 +16,7 @@ import secrets
 
 SECRET_PREFIX = 'whsec_'
 SECRET_BYTES = 32
-# The specification asks for 24 to 64 bytes of key.
+# The specification requires 24 to 64 bytes of key.
 MIN_SECRET_BYTES = 24
 MAX_SECRET_BYTES = 64
 

@@ -17,7 +17,7 @@ from .exceptions import (
 logger = logging.getLogger(__name__)
 
 Subscription = namedtuple('Subscription', ['id', 'company', 'event_types'])
-# The subscriptions as each transaction sees them.  A process-wide cache
+# The subscriptions as read by each transaction.  A process-wide cache
 # would let a change miss a webhook created by another process, or refer
 # to one it deleted.
 _subscriptions = weakref.WeakKeyDictionary()
@@ -54,7 +54,7 @@ class Webhook(ModelSQL, ModelView):
         help="The events sent to the URL.")
     active = fields.Boolean(
         "Active",
-        help="Inactive webhooks receive nothing; a 410 answer deactivates "
+        help="Inactive webhooks receive nothing; a 410 response deactivates "
         "a webhook.")
     company = fields.Many2One(
         'company.company', "Company", required=True, ondelete='CASCADE')
