@@ -63,6 +63,9 @@ RATE_LIMIT_HEADERS = {
 
 def resource_schemas(resource):
     name = resource.schema_name
+    # NOTE: the record schema repeats the rules of input (patterns and
+    # lengths), which a record written outside the API, with the Tryton
+    # client or an import, may break.
     properties, writable = {}, {}
     for attribute in resource.attributes.values():
         schema = attribute.json_schema()

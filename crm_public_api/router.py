@@ -17,6 +17,7 @@ import logging
 import time
 
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response
 
 from trytond import backend
@@ -325,9 +326,17 @@ def json_response(data, status=200, headers=None):
     return response
 
 
+class AnyPathConverter(PathConverter):
+    "Path converter that also matches line breaks, which path's . misses"
+    regex = '(?s:[^/].*?)'
+
+
+app.url_map.converters['crm_any_path'] = AnyPathConverter
+
+
 @app.route(BASE, methods=None)
 @app.route(BASE + '/', methods=None)
-@app.route(BASE + '/<path:rest>', methods=None)
+@app.route(BASE + '/<crm_any_path:rest>', methods=None)
 def unknown(request, rest=''):
     return problem.response(problem.NotFound(
             f"No API route matches {request.path}; the operations are "

@@ -260,9 +260,11 @@ class Integer(Attribute):
         return value
 
     def parse_query(self, text):
-        if not re.fullmatch(r'-?[0-9]{1,10}', text):
+        # As in a body, a zero fraction keeps the number an integer: 3.0.
+        match = re.fullmatch(r'(-?[0-9]{1,10})(\.0+)?', text)
+        if not match:
             raise ValueError("must be an integer")
-        return self.load_value(int(text))
+        return self.load_value(int(match.group(1)))
 
     def value_schema(self):
         return {
