@@ -141,8 +141,11 @@ class ApiKey(ModelSQL, ModelView):
             return None
         if api_key.get_state(None) != 'active':
             return None
-        if not api_key.user.active:
-            # A deactivated user may not log in, so its keys may not act.
+        # A deactivated user may not log in, so its keys may not act.  Only
+        # the flag is read: api_key.user.active would load the whole user.
+        User = Pool().get('res.user')
+        user, = User.read([api_key.user.id], ['active'])
+        if not user['active']:
             return None
         return api_key
 
