@@ -312,6 +312,11 @@ class Delivery(ModelSQL, ModelView):
         Attempt = pool.get('crm.webhook.attempt')
         with Transaction().new_transaction() as transaction, \
                 without_check_access():
+            if not cls.search([('id', '=', delivery_id)]):
+                # Its webhook was deleted during the attempt.
+                logger.info(
+                    "delivery %s deleted during its attempt", delivery_id)
+                return
             delivery = cls(delivery_id)
             if result is not None:
                 Attempt.create([Attempt.values_of(

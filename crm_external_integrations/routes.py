@@ -470,6 +470,8 @@ def rotate_secret(request, id, **kwargs):
 
 
 def test_webhook(request, id, **kwargs):
+    # NOTE: the ping is sent inside the API transaction, so a retry of the
+    # transaction after a database conflict sends a second ping.
     Delivery = Pool().get('crm.webhook.delivery')
     webhook = find_webhook(id)
     check_write_access()

@@ -72,7 +72,7 @@ class Receiver:
     Responses come from ``respond(received)`` when set, else from the
     ``statuses`` list in order, else 200."""
 
-    def __init__(self, host='127.0.0.1'):
+    def __init__(self, host='127.0.0.1', port=0):
         self.requests = []
         self.statuses = []
         self.respond = None
@@ -110,7 +110,7 @@ class Receiver:
             server_class = type(
                 'Server6', (server_class,),
                 {'address_family': socket.AF_INET6})
-        self.server = server_class((host, 0), Handler)
+        self.server = server_class((host, port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.host = host
