@@ -47,6 +47,10 @@ def parse_arguments(argv):
         '--duration', type=int, default=15,
         help="seconds of load per app and operation (default: %(default)s)")
     parser.add_argument(
+        '--rounds', type=int, default=3,
+        help="turns of the apps per operation; each turn lasts duration / "
+        "rounds seconds, rounded down (default: %(default)s)")
+    parser.add_argument(
         '--warmup', type=int, default=3,
         help="seconds of unrecorded load before each measurement "
         "(default: %(default)s)")
@@ -162,32 +166,48 @@ def main(argv=None):
 
 
 def measure(targets, options, pids):
-    "Load every app with every operation, apps side by side per operation"
+    """Load every app with every operation and return the Measurements
+
+    The apps of an operation take turns: each measurement is cut into
+    --rounds runs, so that other work on the machine, which comes and goes,
+    falls on the three apps alike."""
     results = {}
     for operation in options.operations:
-        for app in APPS:
-            request = targets.request(app, operation)
-            if options.warmup:
+        requests = {app: targets.request(app, operation) for app in APPS}
+        if options.warmup:
+            for app in APPS:
                 load.run(
-                    request, options.connections, options.warmup,
+                    requests[app], options.connections, options.warmup,
                     options.max_requests)
-            cpu_before = load.cpu_seconds(pids[app])
-            result = load.run(
-                request, options.connections, options.duration,
-                options.max_requests)
-            cpu = load.cpu_seconds(pids[app]) - cpu_before
-            result.server_cpu_ms = cpu * 1000 / max(1, result.requests)
-            # Other work on the machine skews the figures; this shows how
-            # much there was, bench processes included.
-            result.load_average = os.getloadavg()[0]
+        for _ in range(options.rounds):
+            for app in APPS:
+                result = measure_once(
+                    requests[app], options, pids[app])
+                if (operation, app) in results:
+                    result = results[operation, app] + result
+                results[operation, app] = result
+        for app in APPS:
+            result = results[operation, app]
             logger.info(
                 "%-10s %-7s %7.1f req/s  p50 %6.1f ms  p99 %6.1f ms  "
                 "server CPU %5.1f ms/request  %d requests, %d errors, "
                 "load average %.1f", operation, app, result.throughput,
                 result.p50_ms, result.p99_ms, result.server_cpu_ms,
                 result.requests, result.errors, result.load_average)
-            results[operation, app] = result
     return results
+
+
+def measure_once(request, options, pid):
+    "Return the Measurement of one run, with the server's CPU time"
+    cpu_before = load.cpu_seconds(pid)
+    result = load.run(
+        request, options.connections,
+        max(1, options.duration // options.rounds),
+        max(1, options.max_requests // options.rounds))
+    result.server_cpu_seconds = load.cpu_seconds(pid) - cpu_before
+    # The load average includes the bench's own processes.
+    result.load_averages = [os.getloadavg()[0]]
+    return result
 
 
 def count_persons_to(database, last_id):

@@ -45,14 +45,20 @@ end
 
 function done(summary, latency, requests)
   local errors = summary.errors
+  -- latency(i) is the i-th distinct latency (us) and its count, so the
+  -- histograms of several runs can be merged exactly.
+  local histogram = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    histogram[#histogram + 1] = string.format("[%%d, %%d]", value, count)
+  end
   io.write(string.format(
-    '%(mark)s{"requests": %%d, "duration_us": %%d, "p50_us": %%d, '
-    .. '"p99_us": %%d, "max_us": %%d, "connect_errors": %%d, '
+    '%(mark)s{"requests": %%d, "duration_us": %%d, "connect_errors": %%d, '
     .. '"read_errors": %%d, "write_errors": %%d, "status_errors": %%d, '
-    .. '"timeouts": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50),
-    latency:percentile(99), latency.max, errors.connect, errors.read,
-    errors.write, errors.status, errors.timeout))
+    .. '"timeouts": %%d, "histogram": [%%s]}\\n',
+    summary.requests, summary.duration, errors.connect, errors.read,
+    errors.write, errors.status, errors.timeout,
+    table.concat(histogram, ", ")))
 end
 """
 
@@ -73,20 +79,60 @@ class Request:
 
 @dataclasses.dataclass
 class Measurement:
+    "One or more wrk runs of a request, summed"
     requests: int
     seconds: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
     errors: int
-    # The 1-minute load average of the machine at the end
-    load_average: float | None = None
-    # CPU time of the server process (all threads) per request
-    server_cpu_ms: float | None = None
+    # {latency in microseconds: number of responses}
+    histogram: dict
+    # 1-minute load averages of the machine, one at the end of each run
+    load_averages: list = dataclasses.field(default_factory=list)
+    # CPU time of the server process (all threads) during the runs
+    server_cpu_seconds: float = 0.0
 
     @property
     def throughput(self):
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cpu_ms(self):
+        "CPU time of the server process per request, in ms"
+        return self.server_cpu_seconds * 1000 / max(1, self.requests)
+
+    @property
+    def load_average(self):
+        return sum(self.load_averages) / max(1, len(self.load_averages))
+
+    @property
+    def p50_ms(self):
+        return self.percentile(50) / 1000
+
+    @property
+    def p99_ms(self):
+        return self.percentile(99) / 1000
+
+    def percentile(self, percent):
+        "Return the latency in us that percent of the responses met"
+        total = sum(self.histogram.values())
+        seen = 0
+        for value in sorted(self.histogram):
+            seen += self.histogram[value]
+            if seen * 100 >= total * percent:
+                return value
+        return 0
+
+    def __add__(self, other):
+        histogram = dict(self.histogram)
+        for value, count in other.histogram.items():
+            histogram[value] = histogram.get(value, 0) + count
+        return Measurement(
+            requests=self.requests + other.requests,
+            seconds=self.seconds + other.seconds,
+            errors=self.errors + other.errors,
+            histogram=histogram,
+            load_averages=self.load_averages + other.load_averages,
+            server_cpu_seconds=(
+                self.server_cpu_seconds + other.server_cpu_seconds))
 
 
 def cpu_seconds(pid):
@@ -165,10 +211,11 @@ def measurement(summary):
     errors = sum(summary[k] for k in (
             'connect_errors', 'read_errors', 'write_errors',
             'status_errors', 'timeouts'))
+    histogram = {}
+    for value, count in summary['histogram']:
+        histogram[value] = histogram.get(value, 0) + count
     return Measurement(
         requests=summary['requests'],
         seconds=summary['duration_us'] / 1e6,
-        p50_ms=summary['p50_us'] / 1000,
-        p99_ms=summary['p99_us'] / 1000,
-        max_ms=summary['max_us'] / 1000,
-        errors=errors)
+        errors=errors,
+        histogram=histogram)

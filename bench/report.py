@@ -124,6 +124,7 @@ def build(results, options, load_before):
             'contacts': options.contacts,
             'connections': options.connections,
             'duration': options.duration,
+            'rounds': options.rounds,
             'warmup': options.warmup,
             'max_requests': options.max_requests,
             'load_average_before': load_before,
@@ -163,7 +164,8 @@ def markdown(table):
     lines += [
         "",
         f"{settings['contacts']} contacts, {settings['connections']} "
-        f"connections, {settings['duration']} s per measurement after "
+        f"connections, {settings['duration']} s per measurement in "
+        f"{settings['rounds']} turns after "
         f"{settings['warmup']} s of warm-up; load average "
         f"{settings['load_average_before']:.1f} before the run; "
         f"{machine['cpus']} CPUs "
