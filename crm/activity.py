@@ -64,5 +64,34 @@ class Activity(UpdatedAtMixin, ModelSQL, ModelView):
     @fields.depends('done', 'done_at')
     def on_change_done(self):
         if self.done and not self.done_at:
-            self.done_at = datetime.datetime.now(
-                datetime.timezone.utc).replace(tzinfo=None)
+            self.done_at = utc_now()
+
+    @classmethod
+    def create(cls, vlist):
+        vlist = [stamp_done(v) for v in vlist]
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        args = []
+        for activities, values in zip(actions, actions):
+            # An activity done before keeps the time it was done.
+            stamped = [a for a in activities if not a.done_at]
+            kept = [a for a in activities if a.done_at]
+            if stamped:
+                args.extend((stamped, stamp_done(values)))
+            if kept:
+                args.extend((kept, values))
+        super().write(*args)
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def stamp_done(values):
+    "Return values with done_at set when done is set without it"
+    if values.get('done') and not values.get('done_at'):
+        values = {**values, 'done_at': utc_now()}
+    return values

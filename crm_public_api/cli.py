@@ -17,7 +17,7 @@ import sys
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='run api-key')
+    parser = argparse.ArgumentParser(prog='run')
     parser.add_argument('--database', help="Tryton database name")
     commands = parser.add_subparsers(dest='group', required=True)
     api_key = commands.add_parser('api-key', help="manage API keys")

@@ -125,7 +125,10 @@ def register_resource(resource, tag=None):
 
     def delete_handler(request, id, **kwargs):
         delete_record(resource, id)
-        return router.Response(status=204)
+        response = router.Response(status=204)
+        # A 204 has no body, so no media type either.
+        del response.headers['Content-Type']
+        return response
 
     router.register(router.Operation(
             'GET', f'/{name}', list_handler,

@@ -41,16 +41,19 @@ def decode(cursor, digest, length):
         document = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeError):
         raise InvalidCursor("is not a cursor returned by this API") from None
-    if (not isinstance(document, dict)
-            or not isinstance(document.get('v'), list)
-            or len(document['v']) != length
-            or isinstance(document.get('id'), bool)
-            or not isinstance(document.get('id'), int)):
+    if not isinstance(document, dict):
         raise InvalidCursor("is not a cursor returned by this API")
+    # The digest goes first: another sort also has another number of
+    # values, and the caller should hear that the sort is what differs.
     if document.get('q') != digest:
         raise InvalidCursor(
             "was returned for another sort or filter; "
             "repeat the same sort and filters, or start without a cursor")
+    if (not isinstance(document.get('v'), list)
+            or len(document['v']) != length
+            or isinstance(document.get('id'), bool)
+            or not isinstance(document.get('id'), int)):
+        raise InvalidCursor("is not a cursor returned by this API")
     return document['v'], document['id']
 
 
