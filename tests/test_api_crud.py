@@ -53,7 +53,7 @@ CHANGES = {
     'contacts': {'job_title': 'Chief Analyst'},
     'accounts': {'website': 'https://engines.example.org'},
     'deals': {'amount': '1300.50'},
-    'activities': {'done': True},
+    'activities': {'subject': 'Call moved to Friday'},
     }
 
 
@@ -214,3 +214,26 @@ def test_reference_to_missing_record_names_attribute(client):
     document = problem_of(response, 400)
     assert sorted(e['field'] for e in document['errors']) == [
         'account_id', 'contact_id']
+
+
+def test_marking_activity_done_stamps_done_at(client, contact):
+    created = client.post('/activities', json={
+            'subject': 'Call back', 'contact_id': contact['id']}).json()
+
+    done = client.patch(
+        f"/activities/{created['id']}", json={'done': True}).json()
+    again = client.patch(
+        f"/activities/{created['id']}", json={'done': True}).json()
+
+    assert created['done_at'] is None
+    assert done['done_at'] is not None
+    assert abs(parse_timestamp(done['done_at'])
+        - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
+    assert again['done_at'] == done['done_at']
+
+
+def test_delete_answers_without_media_type(client, account):
+    response = client.delete(f"/accounts/{account['id']}")
+
+    assert response.status_code == 204
+    assert 'Content-Type' not in response.headers

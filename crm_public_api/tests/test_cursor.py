@@ -51,3 +51,11 @@ class CursorTestCase(unittest.TestCase):
         domain = cursor.after_domain([('name', True)], [None], 7)
 
         self.assertEqual(domain, [('name', '=', None), [('id', '>', 7)]])
+
+    def test_cursor_of_sort_with_more_keys_names_the_sort(self):
+        token = cursor.encode(
+            ['Ada', 'CTO'], 42, cursor.query_digest('name,job_title', []))
+        other = cursor.query_digest('name', [])
+
+        with self.assertRaisesRegex(cursor.InvalidCursor, 'another sort'):
+            cursor.decode(token, other, 1)
