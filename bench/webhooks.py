@@ -19,6 +19,7 @@ It prints the figures as a Markdown table.  Nothing is sent outside
 """
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -69,9 +70,14 @@ def subscribe(tryton, receiver, count):
 
 
 def unsubscribe(tryton):
+    "Delete the webhooks and the queue tasks left for their deliveries"
     with tryton.transaction() as pool:
         Webhook = pool.get('crm.webhook')
         Webhook.delete(Webhook.search([]))
+        # A worker would otherwise spend minutes on tasks of deleted
+        # deliveries before it reaches the next part's.
+        Queue = pool.get('ir.queue')
+        Queue.delete(Queue.search([('finished_at', '=', None)]))
 
 
 def create_contacts(tryton, count, prefix):
@@ -90,11 +96,13 @@ def start_worker(environment, database, workdir):
     return subprocess.Popen(
         [os.path.join(harness.BIN, 'trytond-worker'), '-d', database,
             '-n', '1', '-t', '1'],
-        env=environment, stdout=log, stderr=subprocess.STDOUT)
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
 
 
 def stop(process):
-    process.terminate()
+    # The worker's pool processes outlive it unless the group is ended.
+    os.killpg(process.pid, signal.SIGTERM)
     process.wait(30)
 
 
