@@ -2,8 +2,8 @@
 
 ``./run bench`` (``python -m bench``) builds, once, a PostgreSQL database
 with 100,000 contacts, serves it three ways on 127.0.0.1 and loads each
-server with ``wrk`` from a separate process, one app after the other for
-each operation:
+server with ``wrk`` from a separate process, the three apps taking turns
+for each operation:
 
 - ``api``: our public API under ``/api/v1/crm`` (crm_public_api);
 - ``rest``: Tryton 8.0's own ``/<database>/rest`` on the same records and
