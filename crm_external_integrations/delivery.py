@@ -16,20 +16,23 @@ Retry-After.
 Who sends.  Creating deliveries pushes an ``ir.queue`` task that calls
 ``send``.  On PostgreSQL trytond-worker runs it, and the task then goes
 on with other due deliveries for a while (``_drain``).  Without a worker,
-Tryton runs it right after the commit, in the process of the change.  A failed
-attempt pushes the retry's task with ``scheduled_at`` when a worker runs
-the queue.  Queue tasks can be lost (a worker killed after taking one) and
-Tryton without a worker ignores ``scheduled_at``, so ``enqueue_due``,
-called by crm-webhook-worker every few seconds and by a cron every
-minute, queues again every delivery that is due, not claimed, and not
-queued in the last ``requeue_after`` seconds.
+Tryton runs it right after the commit, in the process of the change.
+A failed attempt pushes the retry's task with ``scheduled_at`` when a
+worker runs the queue.  Queue tasks can be lost (a worker killed after
+taking one) and Tryton without a worker ignores ``scheduled_at``, so
+``enqueue_due``, called by crm-webhook-worker every few seconds and by a
+cron every minute, queues again every delivery that is due, not claimed,
+and not queued in the last ``requeue_after`` seconds.
 
 Claims.  Before an attempt a sender claims the delivery: a conditional
 UPDATE, after SELECT ... FOR UPDATE SKIP LOCKED where the database has it,
 sets a lease token and expiry on a delivery that is due and not leased,
 and commits.  Two senders therefore never make the same attempt, and a
 sender that dies mid-attempt only delays the delivery until its lease
-expires; the delivery is then sent again with the same webhook-id.
+expires.  The delivery is then sent again with the same webhook-id.
+NOTE: the lease outlasts the request timeout by 5 s at least, but a
+receiver that trickles its response headers can stretch an attempt past
+it, and another sender may then send the delivery a second time.
 The HTTP request runs outside any open write, and its result is recorded
 in a new transaction, which also clears the lease.
 """

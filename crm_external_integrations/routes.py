@@ -290,7 +290,8 @@ def load_webhook(body, creating):
             if name not in body:
                 errors.append(field_error(name, "is required"))
     if errors:
-        raise InvalidRequest("The request body has invalid attributes.", errors)
+        raise InvalidRequest(
+            "The request body has invalid attributes.", errors)
     return values
 
 

@@ -164,7 +164,8 @@ def test_racing_workers_never_send_one_attempt_twice(
         start()
         start()
         for index in range(count):
-            queue_client.post('/contacts', json={'first_name': f'Race {index}'})
+            queue_client.post(
+                '/contacts', json={'first_name': f'Race {index}'})
         deliveries = wait_until_delivered(queue_client, webhook['id'], count)
     queue_client.delete(f"/webhooks/{webhook['id']}")
 
