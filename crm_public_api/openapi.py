@@ -90,14 +90,15 @@ def resource_schemas(resource):
                             'minLength': 1,
                             'pattern': f'^{not_blank_pattern()}$'}}}
                 for n in resource.required_one_of])
-    for needed, (other, values) in resource.required_when.items():
+    for needed, (other, values, given) in resource.required_when.items():
         others = {'enum': [v for v in resource.attributes[other].choices
                 if v not in values]}
         value = resource.attributes[needed].value_schema()
         # Either other has none of the values, or needed has a value.
         create_rules.append([
                 {'properties': {other: others}},
-                {'required': [needed], 'properties': {needed: value}}])
+                {'required': [needed] if given else [],
+                    'properties': {needed: value}}])
         update_rules.append([
                 {'properties': {other: others}},
                 {'properties': {needed: value}}])

@@ -96,9 +96,12 @@ class Resource:
         self.domain = list(domain)
         self.defaults = defaults or {}
         self.required_one_of = required_one_of
-        # {name: (other, values)}: name may not be null when other has one
-        # of the values, and must be given on create.
-        self.required_when = required_when or {}
+        # {name: (other, values[, given])}: name may not be null when other
+        # has one of the values, and must be given on create unless given
+        # is False (a default then fills it).
+        self.required_when = {
+            name: (rule + (True,))[:3]
+            for name, rule in (required_when or {}).items()}
         # (domain, message): only records in the domain may be deleted.
         self.deletable = deletable
 
@@ -186,10 +189,11 @@ class Resource:
     def check_required_when(self, payload, creating):
         "Return an error for each attribute its required_when rule lacks"
         errors = []
-        for name, (other, values) in self.required_when.items():
+        for name, (other, values, given) in self.required_when.items():
             if payload.get(other) not in values:
                 continue
-            if payload.get(name) is None and (creating or name in payload):
+            if payload.get(name) is None and (
+                    (creating and given) or name in payload):
                 errors.append(field_error(
                         name, f"is required when {other} is one of: "
                         + ', '.join(values)))
@@ -337,8 +341,10 @@ DEALS = Resource(
         ],
     description="Sales opportunities moving through the pipeline.",
     # sale_opportunity 8.0 requires the party past the lead stage.
+    # The owner too, but the user's employee is its default.
     required_when={
-        'account_id': ('stage', ['opportunity', 'converted', 'won'])},
+        'account_id': ('stage', ['opportunity', 'converted', 'won']),
+        'owner_id': ('stage', ['opportunity', 'converted', 'won'], False)},
     # The rule of sale_opportunity 8.0, checked first to answer 409.
     deletable=([('state', 'in', ['cancelled', 'draft'])],
         "Only a cancelled deal can be deleted; set its stage to cancelled "

@@ -237,3 +237,21 @@ def test_delete_answers_without_media_type(client, account):
 
     assert response.status_code == 204
     assert 'Content-Type' not in response.headers
+
+
+def test_won_deal_with_null_owner_is_rejected(client, account):
+    response = client.post('/deals', json={
+            'name': 'Won without owner', 'stage': 'won',
+            'account_id': account['id'], 'owner_id': None})
+
+    problem = problem_of(response, 400)
+    assert [e['field'] for e in problem['errors']] == ['owner_id']
+
+
+def test_won_deal_without_owner_gets_user_employee(client, account):
+    response = client.post('/deals', json={
+            'name': 'Won by default owner', 'stage': 'won',
+            'account_id': account['id']})
+
+    assert response.status_code == 201, response.text
+    assert response.json()['owner_id'] is not None
