@@ -8,9 +8,10 @@ It copies a database from the test template, starts a receiver on
 1. deliveries per second of one trytond-worker process (``-n 1``), from
    the first request the receiver gets to the last, beside a bare
    ``requests`` loop that posts the same signed payloads;
-2. the time of contact creates, one transaction each, with no webhook and
-   with 3 webhooks subscribed to contact.created (the queue is left to
-   fill: no worker runs during this part);
+2. the time of contact creates, one transaction each, with no active
+   webhook and with 3 webhooks subscribed to contact.created, in
+   alternating rounds (the queue is left to fill: no worker runs during
+   this part);
 3. the time from the commit of a contact create to the first request of
    its delivery, with one trytond-worker process.
 
@@ -150,17 +151,27 @@ def throughput(tryton, environment, database, workdir, count):
     return worker_rate, bare_rate
 
 
-def create_overhead(tryton, count):
+def create_overhead(tryton, count, rounds=10):
+    """Return the seconds of count creates without and with 3 webhooks
+
+    The two kinds alternate in rounds, so that a change of the machine's
+    load during the run weighs on both alike."""
     receiver = Receiver()
     create_contacts(tryton, 50, 'Warm up')
-    started = time.monotonic()
-    create_contacts(tryton, count, 'Plain')
-    plain = time.monotonic() - started
-
-    subscribe(tryton, receiver, 3)
-    started = time.monotonic()
-    create_contacts(tryton, count, 'Subscribed')
-    subscribed = time.monotonic() - started
+    webhooks = subscribe(tryton, receiver, 3)
+    plain = subscribed = 0
+    for _ in range(rounds):
+        for active in [False, True]:
+            with tryton.transaction() as pool:
+                Webhook = pool.get('crm.webhook')
+                Webhook.write(Webhook.browse(webhooks), {'active': active})
+            started = time.monotonic()
+            create_contacts(tryton, count // rounds, 'Overhead')
+            elapsed = time.monotonic() - started
+            if active:
+                subscribed += elapsed
+            else:
+                plain += elapsed
     unsubscribe(tryton)
     receiver.stop()
     return plain, subscribed
