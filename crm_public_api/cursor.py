@@ -3,7 +3,7 @@
 A cursor carries the sort values and id of the last record of a page, so
 the next page starts strictly after that record in the sort order, with
 the id as the final tie-break.  Unlike an offset, this neither skips nor
-repeats a record when others are inserted or deleted during the walk; a
+repeats a record when others are inserted or deleted during the walk.  A
 record whose own sort value changes mid-walk may move before or after the
 cursor, as with any keyset scheme.  NULL sorts before every value, so a
 descending walk meets NULLs last.

@@ -1,9 +1,9 @@
 """API key format, checksum and storage hash.
 
-A key reads ``crm_`` + 30 random base62 characters (178 bits) + 6 base62
-characters of the CRC32 of what precedes them, the scheme GitHub uses so
-that secret scanners can recognise a key and reject a mistyped one without
-a database look-up.  The first 8 random characters, with the ``crm_`` in
+A key is ``crm_`` + 30 random base62 characters (178 bits) + 6 base62
+characters of the CRC32 of what precedes them.  GitHub uses the same
+scheme so that secret scanners can recognise a key, and a mistyped key is
+rejected without a database look-up.  The first 8 random characters, with the ``crm_`` in
 front, are the key's prefix: it is stored in clear to show the key in
 lists and to find its record.  The whole key is stored only as
 HMAC-SHA256 under a server secret, so a copy of the database alone gives

@@ -1,4 +1,4 @@
-"""Errors of the public API, answered as RFC 9457 problem details.
+"""Errors of the public API, returned as RFC 9457 problem details.
 
 Every 4xx and 5xx under the base path is built here, so that clients meet
 one shape: ``type``, ``title``, ``status``, ``detail`` and, for invalid

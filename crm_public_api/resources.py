@@ -345,7 +345,7 @@ DEALS = Resource(
     required_when={
         'account_id': ('stage', ['opportunity', 'converted', 'won']),
         'owner_id': ('stage', ['opportunity', 'converted', 'won'], False)},
-    # The rule of sale_opportunity 8.0, checked first to answer 409.
+    # The rule of sale_opportunity 8.0, checked first to return a 409.
     deletable=([('state', 'in', ['cancelled', 'draft'])],
         "Only a cancelled deal can be deleted; set its stage to cancelled "
         "first."))

@@ -6,9 +6,9 @@ OpenAPI description; the OpenAPI document is generated from the same
 registry.  One Werkzeug rule per path accepts every method, so that an
 unknown method gets a problem document (405) like any other error.
 
-A request runs in up to three transactions: a read-only one that
-authenticates the key; the operation's own, as the key's user with access
-checks on; and, at most once a minute per key, a short one that records
+A request runs in up to three transactions.  A read-only one
+authenticates the key.  The operation's own runs as the key's user with
+access checks on.  At most once a minute per key, a short one records
 ``last_used_at``.  The rate limit is counted between the first two, so a
 database retry of the operation does not count the request twice.
 """

@@ -3,7 +3,7 @@ installed, Tryton servers on loopback, and Tryton transactions in the test
 process.
 
 The database is PostgreSQL when TRYTOND_DATABASE_URI names it (as
-``./run test`` does when a server answers), else SQLite.  Installing the
+``./run test`` sets it when a server responds), else SQLite.  Installing the
 modules takes about a minute, so the first run builds a template database
 named after a digest of the module sources and later runs copy it.
 """
