@@ -133,8 +133,8 @@ def main(argv=None):
         environment, options.database,
         os.path.join(WORKDIR, 'trytond.log'))
     minimal = apps.MinimalServer(
-        options.database, os.path.join(WORKDIR, 'minimal.log'),
-        apps.minimal_environment())
+        apps.minimal_environment(), options.database,
+        os.path.join(WORKDIR, 'minimal.log'))
     try:
         server.start()
         minimal.start()

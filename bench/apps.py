@@ -10,9 +10,7 @@ parameters, because a ``Range`` header would add a count query.
 import base64
 import json
 import os
-import subprocess
 import sys
-import time
 
 import requests
 
@@ -166,51 +164,17 @@ def send_once(request):
         timeout=30)
 
 
-class MinimalServer:
+class MinimalServer(harness.Server):
     "bench.minimal in its own process on a loopback port"
+    name = 'bench.minimal'
 
-    def __init__(self, database, log_path, environment):
-        self.port = harness.free_port()
-        self.database = database
-        self.log_path = log_path
-        self.environment = environment
-        self.process = None
+    def command(self):
+        return [sys.executable, '-m', 'bench.minimal', '--database',
+            self.database, '--port', str(self.port)]
 
     @property
-    def url(self):
-        return f'http://127.0.0.1:{self.port}'
-
-    def start(self, timeout=30):
-        self.log = open(self.log_path, 'ab')
-        self.process = subprocess.Popen(
-            [sys.executable, '-m', 'bench.minimal', '--database',
-                self.database, '--port', str(self.port)],
-            env=self.environment, stdout=self.log, stderr=subprocess.STDOUT,
-            cwd=harness.ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"bench.minimal exited with {self.process.returncode}; "
-                    f"see {self.log_path}")
-            try:
-                requests.get(self.url + '/contacts?limit=1', timeout=2)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise RuntimeError(
-            f"bench.minimal did not respond within {timeout} s")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            self.log.close()
+    def probe_url(self):
+        return self.url + '/contacts?limit=1'
 
 
 def minimal_environment():

@@ -24,17 +24,20 @@ taking one) and Tryton without a worker ignores ``scheduled_at``, so
 cron every minute, queues again every delivery that is due, not claimed,
 and not queued in the last ``requeue_after`` seconds.
 
-Claims.  Before an attempt a sender claims the delivery: a conditional
-UPDATE, after SELECT ... FOR UPDATE SKIP LOCKED where the database has it,
-sets a lease token and expiry on a delivery that is due and not leased,
-and commits.  Two senders therefore never make the same attempt, and a
-sender that dies mid-attempt only delays the delivery until its lease
-expires.  The delivery is then sent again with the same webhook-id.
-NOTE: the lease outlasts the request timeout by 5 s at least, but a
-receiver that trickles its response headers can stretch an attempt past
-it, and another sender may then send the delivery a second time.
-The HTTP request runs outside any open write, and its result is recorded
-in a new transaction, which also clears the lease.
+Claims.  Before its attempts a sender claims up to ``CLAIM_BATCH``
+deliveries at once: a conditional UPDATE, after SELECT ... FOR UPDATE SKIP
+LOCKED where the database has it, sets one lease token and expiry on the
+deliveries that are due and not leased, and commits.  Two senders
+therefore never make the same attempt, and a sender that dies mid-attempt
+only delays its deliveries until the lease expires.  They are then sent
+again with the same webhook-id.  A sender starts an attempt only while
+the lease outlasts the request timeout by ``FINISH_MARGIN``; the
+deliveries it has no time left for go back unleased.
+NOTE: a receiver that trickles its response headers can stretch an
+attempt past the lease, and another sender may then send the delivery a
+second time.
+The HTTP requests run outside any open write, and their results are
+recorded in one new transaction, which also clears the lease.
 """
 import datetime as dt
 import json
@@ -43,7 +46,10 @@ import random
 import secrets
 import time
 
-from sql import Null
+from collections import namedtuple
+
+from sql import Column, For, Null
+from sql.aggregate import Max
 from sql.operators import Equal
 
 from trytond import backend
@@ -68,6 +74,26 @@ QUEUE_NAME = 'crm_webhook'
 # a backlog.
 REQUEUE_BATCH = 10
 DRAIN_SECONDS = 10
+# Deliveries leased in one transaction and recorded in the next one: the
+# two transactions cost more than a request to a fast receiver.
+CLAIM_BATCH = 50
+# Seconds that an attempt leaves in the lease after its timeout, to record
+# the results; the lease is longer than the timeout by more than that.
+FINISH_MARGIN = 1
+
+# A delivery under lease: its webhook's URL and signing secrets are its
+# target, None when the webhook is inactive.
+Leased = namedtuple('Leased', ['id', 'webhook', 'event_id', 'body', 'target'])
+
+
+class Claim:
+    "Deliveries leased together under one token"
+
+    def __init__(self, token, expires, deliveries):
+        self.token = token
+        # The time.monotonic() at which the lease ends, on the safe side
+        self.expires = expires
+        self.deliveries = deliveries
 
 
 def next_step(attempts, error_kind, retry_after=None, *, schedule,
@@ -91,7 +117,9 @@ def next_step(attempts, error_kind, retry_after=None, *, schedule,
     return 'retrying', delay
 
 
-def _post(url, body, headers):
+def _post(url, secrets_, event_id, body):
+    "Sign body for this moment and send it"
+    headers = signing.headers(secrets_, event_id, int(time.time()), body)
     return sender.post(
         url, body, headers,
         allowed=guard.parse_networks(settings.allow_networks()),
@@ -161,6 +189,38 @@ class Delivery(ModelSQL, ModelView):
         return f'{self.event_type} {self.event_id}'
 
     @classmethod
+    def create_pending(cls, vlist):
+        """Create the deliveries of new events and return them
+
+        This runs in the transaction of every change that a webhook
+        subscribes to, where the ORM's create, with its defaults,
+        validation and access checks, would cost more than the change
+        itself.  The values here need none of them, so on databases that
+        return inserted ids they go in with a single INSERT."""
+        transaction = Transaction()
+        if not transaction.database.has_returning():
+            return cls.create(vlist)
+        moment = now()
+        common = {
+            'create_uid': transaction.user,
+            'create_date': moment,
+            'state': 'pending',
+            'attempt_count': 0,
+            'next_attempt_at': moment,
+            'queued_at': moment,
+            }
+        rows = [{**common, **v} for v in vlist]
+        names = list(rows[0])
+        table = cls.__table__()
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.insert(
+                [Column(table, n) for n in names],
+                [[getattr(cls, n).sql_format(r[n]) for n in names]
+                    for r in rows],
+                returning=[table.id]))
+        return cls.browse([i for i, in cursor])
+
+    @classmethod
     def enqueue(cls, deliveries, delay=None, batch=None):
         """Push queue tasks that send the deliveries after delay seconds,
         with batch deliveries per task (all of them by default)"""
@@ -209,10 +269,11 @@ class Delivery(ModelSQL, ModelView):
         sender, then, under trytond-worker, other due deliveries"""
         if not isinstance(deliveries, (list, tuple)):
             deliveries = [deliveries]
-        for delivery_id in [int(d) for d in deliveries]:
-            claim = cls._claim(delivery_id)
+        ids = [int(d) for d in deliveries]
+        for start in range(0, len(ids), CLAIM_BATCH):
+            claim = cls._claim(ids[start:start + CLAIM_BATCH])
             if claim:
-                cls._attempt(*claim)
+                cls._attempt(claim)
         if settings.has_queue_worker():
             cls._drain()
 
@@ -225,50 +286,23 @@ class Delivery(ModelSQL, ModelView):
         of the deliveries sent here find them done and return at once."""
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
-            claim = cls._claim_next()
+            claim = cls._claim()
             if not claim:
                 break
-            cls._attempt(*claim)
+            cls._attempt(claim)
 
     @classmethod
-    def _attempt(cls, delivery_id, token, request):
-        """Make the attempt of a claimed delivery and record it
-
-        request is None when the webhook is inactive."""
-        result, attempted_at = None, None
-        if request is None:
-            logger.info(
-                "delivery %s: failed, its webhook is inactive", delivery_id)
-        else:
-            attempted_at = now()
-            result = _post(*request)
-        cls._finish(delivery_id, token, result, attempted_at)
-
-    def _request(self):
-        "Return the URL, body and signed headers of an attempt now"
-        body = bytes(self.payload)
-        headers = signing.headers(
-            self.webhook.signing_secrets(), self.event_id,
-            int(time.time()), body)
-        return self.webhook.url, body, headers
-
-    @classmethod
-    def _claim(cls, delivery_id):
-        """Lease the delivery when it is due and not leased; return its id,
-        lease token and request, or None"""
+    def _claim(cls, ids=None):
+        """Lease the due and unleased deliveries among ids, or those due
+        the longest, at most CLAIM_BATCH; return the Claim or None"""
+        pool = Pool()
+        Webhook = pool.get('crm.webhook')
         table = cls.__table__()
-        return cls._lease(table, table.id == delivery_id)
-
-    @classmethod
-    def _claim_next(cls):
-        "Lease the delivery due the longest, as _claim does"
-        return cls._lease(cls.__table__(), None)
-
-    @classmethod
-    def _lease(cls, table, where):
-        lease = dt.timedelta(seconds=settings.lease())
+        started = time.monotonic()
+        lease = settings.lease()
         try:
-            with Transaction().new_transaction() as transaction:
+            with Transaction().new_transaction() as transaction, \
+                    without_check_access():
                 database = transaction.database
                 cursor = transaction.connection.cursor()
                 moment = now()
@@ -276,74 +310,187 @@ class Delivery(ModelSQL, ModelView):
                     & (table.next_attempt_at <= moment)
                     & ((table.lease_expires_at == Null)
                         | (table.lease_expires_at < moment)))
-                if where is not None:
-                    due &= where
+                if ids is not None:
+                    due &= table.id.in_(ids)
                 query = table.select(
                     table.id, where=due,
                     order_by=[table.next_attempt_at.asc, table.id.asc],
-                    limit=1)
+                    limit=CLAIM_BATCH)
                 if database.has_select_for():
                     query.for_ = database.get_select_for_skip_locked()(
                         'UPDATE')
                 cursor.execute(*query)
-                row = cursor.fetchone()
-                if not row:
+                candidates = [i for i, in cursor]
+                if not candidates:
                     return None
-                delivery_id, = row
+
+                # The condition is checked again, for databases without
+                # row locks: only the rows still free get the token.
                 token = secrets.token_hex(16)
                 cursor.execute(*table.update(
                         [table.lease_token, table.lease_expires_at],
-                        [token, moment + lease],
-                        where=due & (table.id == delivery_id)))
-                if cursor.rowcount != 1:
-                    transaction.rollback()
-                    return None
-                with without_check_access():
-                    delivery = cls(delivery_id)
-                    request = delivery._request() \
-                        if delivery.webhook.active else None
+                        [token, moment + dt.timedelta(seconds=lease)],
+                        where=due & table.id.in_(candidates)))
+                cursor.execute(*table.select(
+                        table.id, table.webhook, table.event_id,
+                        table.payload,
+                        where=table.id.in_(candidates)
+                        & Equal(table.lease_token, token),
+                        order_by=[table.next_attempt_at.asc, table.id.asc]))
+                rows = cursor.fetchall()
+                targets = {}
+                for webhook in Webhook.browse({r[1] for r in rows}):
+                    targets[webhook.id] = (
+                        (webhook.url, webhook.signing_secrets())
+                        if webhook.active else None)
                 transaction.commit()
-                return delivery_id, token, request
         except backend.DatabaseOperationalError:
-            # Another sender claimed it in the same instant.
+            # Another sender claimed them in the same instant.
             return None
+        return Claim(token, started + lease, [
+                Leased(i, w, e, bytes(p), targets[w])
+                for i, w, e, p in rows])
 
     @classmethod
-    def _finish(cls, delivery_id, token, result, attempted_at):
-        "Log the attempt and move the delivery to its next state"
-        pool = Pool()
-        Attempt = pool.get('crm.webhook.attempt')
+    def _attempt(cls, claim):
+        """Make the attempts of a claim and record them
+
+        The attempts stop while the lease still covers one more, and the
+        deliveries left are released for the next claim."""
+        needed = settings.timeout() + FINISH_MARGIN
+        results = {}
+        for leased in claim.deliveries:
+            if leased.target is None:
+                logger.info(
+                    "delivery %s: failed, its webhook %s is inactive",
+                    leased.id, leased.webhook)
+                results[leased.id] = None
+                continue
+            if time.monotonic() + needed > claim.expires:
+                break
+            attempted_at = now()
+            results[leased.id] = (
+                attempted_at, _post(*leased.target, leased.event_id,
+                    leased.body))
+        cls._finish(claim, results)
+
+    @classmethod
+    def _finish(cls, claim, results):
+        """Log the attempts of a claim and move its deliveries on
+
+        results maps a delivery id to its attempt time and Result, or to
+        None when its webhook was inactive; the other deliveries of the
+        claim are released as they were."""
+        table = cls.__table__()
+        ids = [d.id for d in claim.deliveries]
         with Transaction().new_transaction() as transaction, \
                 without_check_access():
-            if not cls.search([('id', '=', delivery_id)]):
-                # Its webhook was deleted during the attempt.
+            database = transaction.database
+            cursor = transaction.connection.cursor()
+            query = table.select(
+                table.id, table.lease_token, where=table.id.in_(ids))
+            if database.has_select_for():
+                query.for_ = For('UPDATE')
+            cursor.execute(*query)
+            tokens = dict(cursor)
+
+            # A delivery whose webhook was deleted during the attempt is
+            # gone with its log.  A lease expires when a sender takes
+            # longer than its lease, and the delivery then belongs to the
+            # sender that claimed it since: its attempt is logged, its
+            # state left alone.
+            gone = [i for i in ids if i not in tokens]
+            lost = [i for i in ids
+                if i in tokens and tokens[i] != claim.token]
+            for delivery_id in gone:
                 logger.info(
                     "delivery %s deleted during its attempt", delivery_id)
-                return
-            delivery = cls(delivery_id)
-            if result is not None:
-                Attempt.create([Attempt.values_of(
-                            delivery, delivery.attempt_count + 1, result,
-                            attempted_at)])
-            # A lease expires when a sender takes longer than its lease, and
-            # the delivery then belongs to the sender that claimed it since.
-            table = cls.__table__()
-            cursor = transaction.connection.cursor()
-            cursor.execute(*table.select(
-                    table.id,
-                    where=(table.id == delivery_id)
-                    & Equal(table.lease_token, token)))
-            if not cursor.fetchone():
+            for delivery_id in lost:
                 logger.warning(
                     "delivery %s: lease lost during the attempt; the "
                     "attempt is logged, the state left to the new sender",
                     delivery_id)
-                transaction.commit()
-                return
-            delivery._apply(result)
+
+            attempted = {
+                i: r for i, r in results.items() if r and i in tokens}
+            cls._log_attempts(attempted)
+            owned = cls.browse([
+                    i for i in ids if tokens.get(i) == claim.token
+                    and i in results])
+            cls._settle([
+                    (d, attempted[d.id][1] if d.id in attempted else None)
+                    for d in owned])
+
+            released = [i for i in ids
+                if tokens.get(i) == claim.token and i not in results]
+            if released:
+                cursor.execute(*table.update(
+                        [table.lease_token, table.lease_expires_at],
+                        [Null, Null], where=table.id.in_(released)))
+                logger.info(
+                    "deliveries %s released unsent, their lease was ending",
+                    ', '.join(map(str, released)))
             transaction.commit()
 
-    def _apply(self, result):
+    @classmethod
+    def _log_attempts(cls, attempted):
+        """Create the attempt log entries of the deliveries
+
+        attempted maps a delivery id to its attempt time and Result.  An
+        attempt is numbered after the last one logged, so the numbers go
+        on across redeliveries."""
+        pool = Pool()
+        Attempt = pool.get('crm.webhook.attempt')
+        if not attempted:
+            return []
+        attempt = Attempt.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*attempt.select(
+                attempt.delivery, Max(attempt.number),
+                where=attempt.delivery.in_(list(attempted)),
+                group_by=[attempt.delivery]))
+        last = dict(cursor)
+        return Attempt.create([
+                Attempt.values_of(
+                    delivery_id, (last.get(delivery_id) or 0) + 1, result,
+                    attempted_at)
+                for delivery_id, (attempted_at, result)
+                in attempted.items()])
+
+    @classmethod
+    def _settle(cls, outcomes):
+        """Move each delivery to the state that its attempt leads to
+
+        outcomes lists (delivery, Result), the Result None when the
+        webhook was inactive and nothing was sent."""
+        groups = {}
+        retries = []
+        gone = {}
+        for delivery, result in outcomes:
+            values, delay = delivery._next_values(result)
+            key = tuple(sorted(values.items()))
+            groups.setdefault(key, (values, []))[1].append(delivery)
+            if delay is not None:
+                retries.append((delivery, delay))
+            if result and result.error_kind == sender.GONE:
+                gone.setdefault(delivery.webhook, delivery)
+            delivery._log_outcome(result, values['state'], delay)
+
+        args = []
+        for values, deliveries in groups.values():
+            args.extend((deliveries, values))
+        if args:
+            cls.write(*args)
+        if settings.has_queue_worker():
+            for delivery, delay in retries:
+                cls.enqueue([delivery], delay=delay)
+        for webhook, delivery in gone.items():
+            webhook.disable(
+                f"the receiver answered 410 Gone to delivery {delivery.id}")
+
+    def _next_values(self, result):
+        """Return the values of the delivery after an attempt with result
+        (None when nothing was sent) and the seconds until its retry"""
         attempts = self.attempt_count + (1 if result else 0)
         if result is None:
             state, delay = 'failed', None
@@ -363,18 +510,12 @@ class Delivery(ModelSQL, ModelView):
             }
         if delay is not None:
             values['next_attempt_at'] = now() + dt.timedelta(seconds=delay)
-            if settings.has_queue_worker():
-                values['queued_at'] = values['next_attempt_at']
-                self.enqueue([self], delay=delay)
-            else:
-                # Without a worker, queued tasks run at once; the next
-                # scan by crm-webhook-worker sends it when due.
-                values['queued_at'] = None
-        self.write([self], values)
-        if result and result.error_kind == sender.GONE:
-            self.webhook.disable(
-                f"the receiver answered 410 Gone to delivery {self.id}")
-        self._log_outcome(result, state, delay)
+            # Under trytond-worker the retry gets a queue task scheduled
+            # for that time.  Without a worker, queued tasks run at once,
+            # so the scan of crm-webhook-worker sends it when due.
+            values['queued_at'] = (values['next_attempt_at']
+                if settings.has_queue_worker() else None)
+        return values, delay
 
     def _log_outcome(self, result, state, delay):
         if result is None:
@@ -396,12 +537,12 @@ class Delivery(ModelSQL, ModelView):
 
         For test calls: no other sender can claim a delivery that is not
         committed yet, so it needs no lease."""
-        Attempt = Pool().get('crm.webhook.attempt')
         attempted_at = now()
-        result = _post(*self._request())
-        attempt, = Attempt.create([Attempt.values_of(
-                    self, self.attempt_count + 1, result, attempted_at)])
-        self._apply(result)
+        result = _post(
+            self.webhook.url, self.webhook.signing_secrets(), self.event_id,
+            bytes(self.payload))
+        attempt, = self._log_attempts({self.id: (attempted_at, result)})
+        self._settle([(self, result)])
         return attempt
 
     @classmethod
@@ -466,9 +607,9 @@ class Attempt(ModelSQL, ModelView):
         cls._order = [('attempted_at', 'ASC'), ('id', 'ASC')]
 
     @staticmethod
-    def values_of(delivery, number, result, attempted_at):
+    def values_of(delivery_id, number, result, attempted_at):
         return {
-            'delivery': delivery.id,
+            'delivery': delivery_id,
             'number': number,
             'attempted_at': attempted_at,
             'duration_ms': result.duration_ms,

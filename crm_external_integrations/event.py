@@ -133,29 +133,42 @@ def publish(events):
                     })
     if vlist:
         with without_check_access():
-            Delivery.enqueue(Delivery.create(vlist))
+            Delivery.enqueue(Delivery.create_pending(vlist))
 
 
 class EventSourceMixin:
     """Publish the events of a model's creates, writes and deletes
 
     A model names the resource of each record (or None for records the
-    API does not serve) and the company whose webhooks receive them."""
+    API does not serve) and the company whose webhooks receive them: by
+    default the resource of ``_webhook_resource`` and the record's
+    company, when the model has one."""
     __slots__ = ()
+    _webhook_resource = None
 
     @classmethod
     def _webhook_resources(cls, records):
         "Return the resource name of each record id, None when not served"
-        raise NotImplementedError
+        return {r.id: cls._webhook_resource for r in records}
 
     @classmethod
     def _webhook_companies(cls, records):
         "Return the company id of each record id, None for every company"
+        if 'company' in cls._fields:
+            return {r.id: r.company.id for r in records}
         return {r.id: None for r in records}
 
     @classmethod
     def _webhook_prefixes(cls):
-        raise NotImplementedError
+        "Return the prefixes of the event types of the model"
+        return {PREFIXES[cls._webhook_resource]}
+
+    @classmethod
+    def _webhook_untracked_fields(cls):
+        """Return the fields that no API attribute depends on
+
+        A write of these fields alone is not compared before and after."""
+        return set()
 
     @classmethod
     def _webhook_update_events(cls, prefix, data, changed, company):
@@ -174,12 +187,14 @@ class EventSourceMixin:
 
     @classmethod
     def write(cls, *args):
-        records = []
-        for records_, _ in zip(args[::2], args[1::2]):
+        records, names = [], set()
+        for records_, values in zip(args[::2], args[1::2]):
             records.extend(records_)
+            names.update(values)
         records = list({r.id: r for r in records}.values())
         before = None
-        if records and is_subscribed(cls._webhook_prefixes()):
+        if (records and not names <= cls._webhook_untracked_fields()
+                and is_subscribed(cls._webhook_prefixes())):
             before = _snapshot(cls, records)
 
         super().write(*args)

@@ -11,18 +11,7 @@ STAGE_EVENTS = {
 
 class SaleOpportunity(EventSourceMixin, metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
-
-    @classmethod
-    def _webhook_prefixes(cls):
-        return {'deal'}
-
-    @classmethod
-    def _webhook_resources(cls, opportunities):
-        return {o.id: 'deals' for o in opportunities}
-
-    @classmethod
-    def _webhook_companies(cls, opportunities):
-        return {o.id: o.company.id for o in opportunities}
+    _webhook_resource = 'deals'
 
     @classmethod
     def _webhook_update_events(cls, prefix, data, changed, company):

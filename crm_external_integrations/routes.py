@@ -214,11 +214,18 @@ router.SCHEMAS.update({
         'type': 'object', 'required': ['data'],
         'properties': {'data': {'type': 'array', 'items': {
                     'type': 'object',
-                    'required': ['type', 'resource', 'description'],
+                    'required': [
+                        'type', 'resource', 'description', 'subscribable'],
                     'properties': {
                         'type': {'type': 'string'},
                         'resource': {'type': ['string', 'null']},
                         'description': {'type': 'string'},
+                        'subscribable': {
+                            'type': 'boolean',
+                            'description': "Whether a webhook may list it in "
+                            "event_types; ping is only sent by the test "
+                            "operation.",
+                            },
                         }}}},
         },
     })
@@ -593,7 +600,8 @@ def _load_since(body):
 
 def event_types(request, **kwargs):
     return router.json_response({'data': [
-                {'type': t, 'resource': r, 'description': d}
+                {'type': t, 'resource': r, 'description': d,
+                    'subscribable': t in SUBSCRIBABLE}
                 for t, r, d in event.CATALOGUE]})
 
 
@@ -603,14 +611,7 @@ def _register():
     register(Operation(
             'GET', '/webhooks', list_webhooks, operation_id='list_webhooks',
             summary="List webhooks", tag=TAG, scope=READ,
-            parameters=[
-                {'name': 'limit', 'in': 'query', 'required': False,
-                    'schema': {'type': 'integer', 'minimum': 1,
-                        'maximum': query.MAX_LIMIT,
-                        'default': query.DEFAULT_LIMIT}},
-                {'name': 'cursor', 'in': 'query', 'required': False,
-                    'schema': {'type': 'string', 'maxLength': 2048}},
-                ],
+            parameters=query.PAGE_PARAMETERS,
             responses={200: ("A page of webhooks", _ref('WebhookPage'))}))
 
     register(Operation(
@@ -681,13 +682,7 @@ def _register():
                 {'name': 'event_type', 'in': 'query', 'required': False,
                     'schema': {'type': 'string',
                         'enum': event.EVENT_TYPES}},
-                {'name': 'limit', 'in': 'query', 'required': False,
-                    'schema': {'type': 'integer', 'minimum': 1,
-                        'maximum': query.MAX_LIMIT,
-                        'default': query.DEFAULT_LIMIT}},
-                {'name': 'cursor', 'in': 'query', 'required': False,
-                    'schema': {'type': 'string', 'maxLength': 2048}},
-                ],
+                ] + query.PAGE_PARAMETERS,
             responses={200: ("A page of deliveries",
                     _ref('WebhookDeliveryPage'))}))
 

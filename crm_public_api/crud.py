@@ -166,14 +166,7 @@ def register_resource(resource, tag=None):
 def query_parameters(resource):
     "OpenAPI parameters of a list operation: paging, sort and filters"
     sortable = [a.name for a in resource.attributes.values() if a.sortable]
-    parameters = [
-        {'name': 'limit', 'in': 'query', 'required': False,
-            'description': "Records per page",
-            'schema': {'type': 'integer', 'minimum': 1,
-                'maximum': query.MAX_LIMIT, 'default': query.DEFAULT_LIMIT}},
-        {'name': 'cursor', 'in': 'query', 'required': False,
-            'description': "next_cursor of the previous page",
-            'schema': {'type': 'string', 'maxLength': 2048}},
+    parameters = query.PAGE_PARAMETERS + [
         {'name': 'sort', 'in': 'query', 'required': False,
             'description': (
                 "Comma separated fields, each optionally prefixed by - for "

@@ -16,6 +16,16 @@ from .schema import OPERATORS
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 RESERVED = {'limit', 'cursor', 'sort'}
+# OpenAPI parameters of every paged list
+PAGE_PARAMETERS = [
+    {'name': 'limit', 'in': 'query', 'required': False,
+        'description': "Records per page",
+        'schema': {'type': 'integer', 'minimum': 1,
+            'maximum': MAX_LIMIT, 'default': DEFAULT_LIMIT}},
+    {'name': 'cursor', 'in': 'query', 'required': False,
+        'description': "next_cursor of the previous page",
+        'schema': {'type': 'string', 'maxLength': 2048}},
+    ]
 FILTER = re.compile(r'^([a-z_]+)(?:\[([a-z]+)\])?$')
 MAX_IN_VALUES = 100
 

@@ -5,7 +5,17 @@ from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
 
 
-class User(metaclass=PoolMeta):
+class ClearsAPIContext:
+    "Clear the cached API contexts of users when a record changes"
+    __slots__ = ()
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        Pool().get('res.user')._api_context_cache.clear()
+
+
+class User(ClearsAPIContext, metaclass=PoolMeta):
     __name__ = 'res.user'
 
     # get_preferences reads the user, its groups and its language on each
@@ -32,11 +42,6 @@ class User(metaclass=PoolMeta):
         # transaction context, so each caller gets a plain copy.
         return plain(context)
 
-    @classmethod
-    def on_modification(cls, mode, users, field_names=None):
-        super().on_modification(mode, users, field_names=field_names)
-        cls._api_context_cache.clear()
-
 
 def plain(value):
     "Return a copy of a value from Cache with dicts and lists again"
@@ -47,10 +52,5 @@ def plain(value):
     return value
 
 
-class UserGroup(metaclass=PoolMeta):
+class UserGroup(ClearsAPIContext, metaclass=PoolMeta):
     __name__ = 'res.user-res.group'
-
-    @classmethod
-    def on_modification(cls, mode, records, field_names=None):
-        super().on_modification(mode, records, field_names=field_names)
-        Pool().get('res.user')._api_context_cache.clear()

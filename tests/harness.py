@@ -125,7 +125,6 @@ def _build_pg_template(cursor, template, sqlite_path, log):
 def create_database(name, sqlite_path, log):
     "Create the database name with the modules installed, from a template"
     template = f'crm_tpl_{sources_digest()}'
-    environment = base_environment(template, sqlite_path)
     if is_postgresql():
         connection = _pg_connect()
         with connection.cursor() as cursor:
@@ -176,6 +175,7 @@ def free_port():
 
 class Server:
     "A trytond process serving the API on a loopback port"
+    name = 'trytond'
 
     def __init__(self, environment, database, log_path, extra_env=None):
         self.port = free_port()
@@ -195,23 +195,31 @@ class Server:
     def api(self):
         return self.url + '/api/v1/crm'
 
+    def command(self):
+        return [os.path.join(BIN, 'trytond'), '-d', self.database, '-v']
+
+    @property
+    def probe_url(self):
+        "A URL that answers once the server is ready"
+        return self.api + '/openapi.json'
+
     def start(self, timeout=60):
         self.log = open(self.log_path, 'ab')
         self.process = subprocess.Popen(
-            [os.path.join(BIN, 'trytond'), '-d', self.database, '-v'],
-            env=self.environment, stdout=self.log, stderr=subprocess.STDOUT)
+            self.command(), env=self.environment, stdout=self.log,
+            stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"trytond exited with {self.process.returncode}; "
+                    f"{self.name} exited with {self.process.returncode}; "
                     f"see {self.log_path}")
             try:
-                requests.get(self.api + '/openapi.json', timeout=2)
+                requests.get(self.probe_url, timeout=2)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.2)
-        raise RuntimeError(f"trytond did not answer in {timeout} s")
+        raise RuntimeError(f"{self.name} did not answer in {timeout} s")
 
     def stop(self):
         if self.process and self.process.poll() is None:

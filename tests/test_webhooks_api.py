@@ -101,6 +101,8 @@ def test_event_catalogue(hooks_client):
     assert set(types) == set(SUBSCRIBABLE) | {'ping'}
     assert types['deal.won']['resource'] == 'deals'
     assert all(e['description'] for e in types.values())
+    assert {t for t, e in types.items() if e['subscribable']} == set(
+        SUBSCRIBABLE)
 
 
 def test_openapi_documents_webhook_operations(hooks_server):

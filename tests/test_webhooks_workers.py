@@ -147,28 +147,64 @@ def test_killed_workers_lose_no_delivery(
         assert bodies.setdefault(received.id, received.body) == received.body
 
 
+def race(client, environment, database, workdir, name, webhook, count):
+    """Send the deliveries of webhook with two trytond-worker processes,
+    two pool processes each, racing for them; return them when delivered
+
+    With requeue_after at 0, every scan queues every due delivery again,
+    so the workers race for the same deliveries all along."""
+    with webhook_worker(
+                environment, database, workdir / f'{name}-webhook-worker.log',
+                requeue_after='0', poll_interval='0.5') as _, \
+            trytond_workers(
+                environment, database,
+                workdir / f'{name}-worker.log') as (start, kill):
+        start()
+        start()
+        return wait_until_delivered(client, webhook['id'], count)
+
+
+def assert_sent_once(receiver, deliveries):
+    received_ids = [r.id for r in receiver.requests]
+    assert sorted(received_ids) == sorted(d['event_id'] for d in deliveries)
+    assert all(d['attempt_count'] == 1 for d in deliveries)
+
+
 def test_racing_workers_never_send_one_attempt_twice(
         queue_client, queue_environment, queue_database, workdir, receiver):
     webhook = subscribe(queue_client, receiver)
     count = 20
+    for index in range(count):
+        queue_client.post('/contacts', json={'first_name': f'Race {index}'})
 
-    # With requeue_after at 0, every scan queues every due delivery again,
-    # so the workers race for the same deliveries all along.
-    with webhook_worker(
-                queue_environment, queue_database,
-                workdir / 'race-webhook-worker.log',
-                requeue_after='0', poll_interval='0.5') as _, \
-            trytond_workers(
-                queue_environment, queue_database,
-                workdir / 'race-worker.log') as (start, kill):
-        start()
-        start()
-        for index in range(count):
-            queue_client.post(
-                '/contacts', json={'first_name': f'Race {index}'})
-        deliveries = wait_until_delivered(queue_client, webhook['id'], count)
+    deliveries = race(
+        queue_client, queue_environment, queue_database, workdir, 'race',
+        webhook, count)
     queue_client.delete(f"/webhooks/{webhook['id']}")
 
-    received_ids = [r.id for r in receiver.requests]
-    assert sorted(received_ids) == sorted(d['event_id'] for d in deliveries)
-    assert all(d['attempt_count'] == 1 for d in deliveries)
+    assert_sent_once(receiver, deliveries)
+
+
+def test_slow_receiver_gets_each_delivery_once(
+        queue_client, queue_environment, queue_database, workdir, receiver):
+    """A claim of several deliveries to a receiver that responds in 2 s
+    would outlast its 8 s lease: the sender stops in time and releases the
+    rest, so the racing workers still send each delivery once."""
+    def slow(received):
+        time.sleep(2)
+        return 200, {}
+    receiver.respond = slow
+    webhook = subscribe(queue_client, receiver)
+    count = 6
+    # Queued before any worker runs, so that the first claim takes them all.
+    for index in range(count):
+        created = queue_client.post(
+            '/contacts', json={'first_name': f'Slow {index}'})
+        assert created.status_code == 201, created.text
+
+    deliveries = race(
+        queue_client, queue_environment, queue_database, workdir, 'slow',
+        webhook, count)
+    queue_client.delete(f"/webhooks/{webhook['id']}")
+
+    assert_sent_once(receiver, deliveries)
