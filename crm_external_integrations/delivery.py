@@ -77,8 +77,8 @@ DRAIN_SECONDS = 10
 # Deliveries leased in one transaction and recorded in the next one: the
 # two transactions cost more than a request to a fast receiver.
 CLAIM_BATCH = 50
-# Seconds that an attempt leaves in the lease after its timeout, to record
-# the results; the lease is longer than the timeout by more than that.
+# Seconds of lease that an attempt leaves after its timeout, to record the
+# results.  The lease outlasts the timeout by more than that.
 FINISH_MARGIN = 1
 
 # A delivery under lease: its webhook's URL and signing secrets are its
@@ -355,8 +355,8 @@ class Delivery(ModelSQL, ModelView):
     def _attempt(cls, claim):
         """Make the attempts of a claim and record them
 
-        The attempts stop while the lease still covers one more, and the
-        deliveries left are released for the next claim."""
+        The attempts stop once the lease can no longer cover a whole one,
+        and the deliveries left are released for the next claim."""
         needed = settings.timeout() + FINISH_MARGIN
         results = {}
         for leased in claim.deliveries:
@@ -379,7 +379,7 @@ class Delivery(ModelSQL, ModelView):
         """Log the attempts of a claim and move its deliveries on
 
         results maps a delivery id to its attempt time and Result, or to
-        None when its webhook was inactive; the other deliveries of the
+        None when its webhook was inactive.  The other deliveries of the
         claim are released as they were."""
         table = cls.__table__()
         ids = [d.id for d in claim.deliveries]
@@ -399,10 +399,10 @@ class Delivery(ModelSQL, ModelView):
             # longer than its lease, and the delivery then belongs to the
             # sender that claimed it since: its attempt is logged, its
             # state left alone.
-            gone = [i for i in ids if i not in tokens]
+            deleted = [i for i in ids if i not in tokens]
             lost = [i for i in ids
                 if i in tokens and tokens[i] != claim.token]
-            for delivery_id in gone:
+            for delivery_id in deleted:
                 logger.info(
                     "delivery %s deleted during its attempt", delivery_id)
             for delivery_id in lost:
@@ -465,7 +465,7 @@ class Delivery(ModelSQL, ModelView):
         webhook was inactive and nothing was sent."""
         groups = {}
         retries = []
-        gone = {}
+        gone_webhooks = {}
         for delivery, result in outcomes:
             values, delay = delivery._next_values(result)
             key = tuple(sorted(values.items()))
@@ -473,7 +473,7 @@ class Delivery(ModelSQL, ModelView):
             if delay is not None:
                 retries.append((delivery, delay))
             if result and result.error_kind == sender.GONE:
-                gone.setdefault(delivery.webhook, delivery)
+                gone_webhooks.setdefault(delivery.webhook, delivery)
             delivery._log_outcome(result, values['state'], delay)
 
         args = []
@@ -484,7 +484,7 @@ class Delivery(ModelSQL, ModelView):
         if settings.has_queue_worker():
             for delivery, delay in retries:
                 cls.enqueue([delivery], delay=delay)
-        for webhook, delivery in gone.items():
+        for webhook, delivery in gone_webhooks.items():
             webhook.disable(
                 f"the receiver answered 410 Gone to delivery {delivery.id}")
 

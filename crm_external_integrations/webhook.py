@@ -4,10 +4,11 @@ import weakref
 from collections import namedtuple
 
 from cryptography.fernet import Fernet, InvalidToken
+from sql import Literal
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import Transaction
 
 from . import guard, settings, signing
 from .event import CATALOGUE, now
@@ -88,11 +89,21 @@ class Webhook(ModelSQL, ModelView):
         transaction = Transaction()
         subscriptions = _subscriptions.get(transaction)
         if subscriptions is None:
-            with without_check_access():
-                webhooks = cls.search([('active', '=', True)])
-                subscriptions = [
-                    Subscription(w.id, w.company.id, set(w.event_types or []))
-                    for w in webhooks]
+            # Every change to a subscribed model asks, in its own
+            # transaction, so one plain query does instead of a search
+            # and a read.
+            table = cls.__table__()
+            cursor = transaction.connection.cursor()
+            cursor.execute(*table.select(
+                    table.id, table.company, table.event_types,
+                    where=table.active == Literal(True)))
+            rows = [dict(zip(['id', 'company', 'event_types'], r))
+                for r in cursor]
+            event_types = cls.event_types.get(
+                [r['id'] for r in rows], cls, 'event_types', values=rows)
+            subscriptions = [
+                Subscription(r['id'], r['company'], set(event_types[r['id']]))
+                for r in rows]
             _subscriptions[transaction] = subscriptions
         return subscriptions
 
