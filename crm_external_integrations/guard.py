@@ -47,13 +47,22 @@ class BlockedAddress(GuardError):
     kind = 'blocked'
 
     def __init__(self, host, address, reason):
-        if str(address) == host:
-            text = f"{address} is a {reason} address"
+        if _is_literal(host, address):
+            text = f"{host} is a blocked address ({reason})"
         else:
-            text = f"{host} resolves to {address}, a {reason} address"
+            text = (f"{host} resolves to {address}, a blocked address "
+                f"({reason})")
         super().__init__(text)
         self.address = address
         self.reason = reason
+
+
+def _is_literal(host, address):
+    "Tell whether host is address written out, in any IP notation"
+    try:
+        return ipaddress.ip_address(host) == address
+    except ValueError:
+        return False
 
 
 def classify(address):

@@ -313,6 +313,10 @@ def _check_url(value):
 def _check_event_types(value):
     if not isinstance(value, list) or not value:
         raise ValueError("must be a non-empty array of event types")
+    if 'ping' in value:
+        raise ValueError(
+            "ping cannot be subscribed to: it is only sent by POST "
+            f"{router.BASE}/webhooks/{{id}}/test")
     unknown = [v for v in value if v not in SUBSCRIBABLE]
     if unknown:
         raise ValueError(
@@ -591,6 +595,10 @@ def _load_since(body):
         raise InvalidRequest(
             "The request body must be an object with \"since\" only.",
             [field_error('', "must be {\"since\": <timestamp>}")])
+    if body.get('since') is None:
+        raise InvalidRequest("The request body has invalid attributes.", [
+                field_error('since', "is required: replay the failed "
+                    "deliveries created since this time")])
     try:
         return DateTime('since', description='').load(body.get('since'))
     except ValueError as exception:

@@ -5,6 +5,7 @@ import os
 
 import swagger_ui_bundle
 from werkzeug.security import safe_join
+from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from trytond.pool import Pool
@@ -86,6 +87,13 @@ def docs_page(request):
         return router.dispatch(request, {'GET': None}, {})
     with open(os.path.join(STATIC, 'docs.html'), encoding='utf-8') as page:
         return Response(page.read(), mimetype='text/html')
+
+
+@app.route(router.BASE + '/docs/', methods=None)
+def docs_page_slash(request):
+    # The page loads its files by paths relative to /docs, which a trailing
+    # slash would break.
+    return redirect(router.BASE + '/docs', 308)
 
 
 @app.route(router.BASE + '/docs/<path:filename>', methods=None)

@@ -63,6 +63,18 @@ def test_ping_is_not_subscribable(hooks_client, receiver):
             'name': 'pings', 'url': receiver.url, 'event_types': ['ping']})
 
     assert error_fields(response) == ['event_types']
+    message, = [e['message'] for e in response.json()['errors']]
+    assert 'ping cannot be subscribed to' in message
+
+
+def test_replay_requires_since(hooks_client, subscribe, receiver):
+    webhook = subscribe(receiver, ['contact.created'])
+
+    for body in [{}, {'since': None}]:
+        response = hooks_client.post(
+            f"/webhooks/{webhook['id']}/replay", json=body)
+
+        assert error_fields(response) == ['since'], body
 
 
 def test_webhooks_list_pages(hooks_client, subscribe, receiver):

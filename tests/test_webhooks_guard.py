@@ -88,6 +88,19 @@ def test_hostname_resolving_to_loopback_is_blocked():
         guard.check_url('http://localhost:8/hook', [])
 
     assert error.value.reason == 'loopback'
+    assert 'a blocked address (loopback)' in str(error.value)
+
+
+@pytest.mark.parametrize('url, message', [
+    ('http://0.0.0.0/hook', "0.0.0.0 is a blocked address (unspecified)"),
+    ('http://[::ffff:10.0.0.1]/hook',
+        "::ffff:10.0.0.1 is a blocked address (IPv4-mapped IPv6)"),
+    ])
+def test_blocked_address_message_names_reason(url, message):
+    with pytest.raises(guard.BlockedAddress) as error:
+        guard.check_url(url, [])
+
+    assert str(error.value) == message
 
 
 def test_checked_target_keeps_host_and_path():
