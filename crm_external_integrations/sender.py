@@ -93,15 +93,21 @@ def retry_after_seconds(value, now=None):
 
 def post(url, body, headers, *, allowed, connect_timeout, timeout):
     "Send body to url and return a Result; raise nothing of the network's"
+    # The log shows every header that goes out, because urllib3 2 adds none
+    # of its own when these are given.
     headers = {
         'content-type': 'application/json',
+        'content-length': str(len(body)),
         'user-agent': USER_AGENT,
+        'accept-encoding': 'identity',
         **headers,
         }
     result = Result(loggable_headers(headers))
     started = time.monotonic()
     try:
         target = guard.check_url(url, allowed)
+        headers['host'] = target.host_header
+        result.request_headers = loggable_headers(headers)
         _send(target, body, headers, result, connect_timeout, timeout)
     except guard.GuardError as exception:
         result.error_kind = BLOCKED
@@ -165,7 +171,7 @@ def _send(target, body, headers, result, connect_timeout, timeout):
     deadline = time.monotonic() + timeout
     response = pool.urlopen(
         'POST', target.path, body=body,
-        headers={**headers, 'host': target.host_header},
+        headers=headers,
         redirect=False, retries=False, preload_content=False,
         assert_same_host=False)
     try:

@@ -59,7 +59,7 @@ def test_delivery_log_shows_every_attempt(
     webhook = subscribe(receiver, ['contact.created'])
 
     contact = create_contact(hooks_client, 'Logged')
-    receiver.wait_for(2, timeout=20)
+    received = receiver.wait_for(2, timeout=20)
     delivery, = wait_for_status(hooks_client, webhook, 'succeeded')
 
     assert delivery['event_type'] == 'contact.created'
@@ -70,6 +70,9 @@ def test_delivery_log_shows_every_attempt(
     first = delivery['attempts'][0]
     assert first['request_headers']['webhook-id'] == delivery['event_id']
     assert 'v1,' not in first['request_headers']['webhook-signature']
+    # The log names every header the receiver got.
+    assert set(first['request_headers']) == set(received[0].headers)
+    assert first['request_headers']['host'] == received[0].headers['host']
     assert delivery['attempts'][1]['response_body'] == 'ok'
 
 
