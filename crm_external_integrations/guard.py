@@ -157,6 +157,20 @@ def split_url(url):
     return scheme, parts.hostname, port or SCHEMES[scheme], path
 
 
+def redact(url):
+    "Return url with the password of its user information masked"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition('@')
+    user = user_info.split(':', 1)[0]
+    return parts._replace(netloc=f'{user}:***@{host}').geturl()
+
+
 def resolve(host, port):
     "Return the addresses of a host name or literal, or raise"
     try:

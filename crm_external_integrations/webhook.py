@@ -155,12 +155,14 @@ class Webhook(ModelSQL, ModelView):
             except guard.BlockedAddress as exception:
                 raise WebhookURLError(gettext(
                         'crm_external_integrations.msg_url_blocked',
-                        webhook=webhook.rec_name, url=webhook.url,
+                        webhook=webhook.rec_name,
+                        url=guard.redact(webhook.url),
                         reason=str(exception))) from exception
             except guard.GuardError as exception:
                 raise WebhookURLError(gettext(
                         'crm_external_integrations.msg_url_invalid',
-                        webhook=webhook.rec_name, url=webhook.url,
+                        webhook=webhook.rec_name,
+                        url=guard.redact(webhook.url),
                         reason=str(exception))) from exception
 
     @classmethod

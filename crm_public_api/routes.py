@@ -93,7 +93,10 @@ def docs_page(request):
 def docs_page_slash(request):
     # The page loads its files by paths relative to /docs, which a trailing
     # slash would break.
-    return redirect(router.BASE + '/docs', 308)
+    location = router.BASE + '/docs'
+    if request.query_string:
+        location += '?' + request.query_string.decode('latin-1')
+    return redirect(location, 308)
 
 
 @app.route(router.BASE + '/docs/<path:filename>', methods=None)

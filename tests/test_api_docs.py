@@ -21,3 +21,11 @@ def test_docs_page_with_trailing_slash_redirects(server):
 
     assert response.status_code == 308
     assert response.headers['Location'].endswith('/api/v1/crm/docs')
+
+
+def test_docs_redirect_keeps_query_string(server):
+    response = requests.get(
+        server.api + '/docs/?x=1', allow_redirects=False, timeout=10)
+
+    assert response.status_code == 308
+    assert response.headers['Location'].endswith('/api/v1/crm/docs?x=1')

@@ -132,6 +132,29 @@ def test_api_rejects_loopback_url_without_allow_list(client, counter, host):
     assert counter.count == 0
 
 
+def test_api_error_masks_password_of_url(client, counter):
+    response = client.post('/webhooks', json={
+            'name': 'credentials',
+            'url': f'http://user:hunter2@127.0.0.1:{counter.port}/hook',
+            'event_types': ['contact.created']})
+
+    problem = problem_of(response, 422)
+    assert 'hunter2' not in problem['detail']
+    assert 'user:***@127.0.0.1' in problem['detail']
+    assert counter.count == 0
+
+
+@pytest.mark.parametrize('url, redacted', [
+    ('http://u:p@h/x', 'http://u:***@h/x'),
+    ('http://u:p:q@h/', 'http://u:***@h/'),
+    ('http://u@h/x', 'http://u@h/x'),
+    ('http://h/x?a=b', 'http://h/x?a=b'),
+    ('http://[::1/', 'http://[::1/'),
+    ])
+def test_redact_masks_only_the_password(url, redacted):
+    assert guard.redact(url) == redacted
+
+
 def test_blocked_at_connect_time_sends_nothing(
         tryton, hooks_config, hooks_client, counter):
     from trytond import config
