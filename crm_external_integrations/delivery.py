@@ -356,23 +356,27 @@ class Delivery(ModelSQL, ModelView):
         """Make the attempts of a claim and record them
 
         The attempts stop once the lease can no longer cover a whole one,
-        and the deliveries left are released for the next claim."""
+        and the deliveries left are released for the next claim.  Should an
+        attempt raise, the ones made before it are still recorded, so they
+        are not sent again."""
         needed = settings.timeout() + FINISH_MARGIN
         results = {}
-        for leased in claim.deliveries:
-            if leased.target is None:
-                logger.info(
-                    "delivery %s: failed, its webhook %s is inactive",
-                    leased.id, leased.webhook)
-                results[leased.id] = None
-                continue
-            if time.monotonic() + needed > claim.expires:
-                break
-            attempted_at = now()
-            results[leased.id] = (
-                attempted_at, _post(*leased.target, leased.event_id,
-                    leased.body))
-        cls._finish(claim, results)
+        try:
+            for leased in claim.deliveries:
+                if leased.target is None:
+                    logger.info(
+                        "delivery %s: failed, its webhook %s is inactive",
+                        leased.id, leased.webhook)
+                    results[leased.id] = None
+                    continue
+                if time.monotonic() + needed > claim.expires:
+                    break
+                attempted_at = now()
+                results[leased.id] = (
+                    attempted_at, _post(*leased.target, leased.event_id,
+                        leased.body))
+        finally:
+            cls._finish(claim, results)
 
     @classmethod
     def _finish(cls, claim, results):
