@@ -14,7 +14,7 @@ from trytond.pool import Pool
 from trytond.transaction import inactive_records, without_check_access
 
 from crm_public_api import cursor as cursors
-from crm_public_api import query, router, scopes
+from crm_public_api import openapi, query, router, scopes
 from crm_public_api.problem import (
     Conflict, InvalidCursor, InvalidRequest, NotFound, Unavailable,
     UnusableURL, field_error)
@@ -73,20 +73,6 @@ def _timestamp(description, nullable=True):
         'format': 'date-time', 'description': description}
 
 
-def _page(item):
-    return {
-        'type': 'object',
-        'required': ['data', 'next_cursor'],
-        'properties': {
-            'data': {'type': 'array', 'items': _ref(item)},
-            'next_cursor': {
-                'type': ['string', 'null'],
-                'description': "Cursor of the next page; null on the last "
-                "page"},
-            },
-        }
-
-
 _WRITABLE = {
     'name': {**NAME.value_schema(), 'description': NAME.description},
     'url': {**URL.value_schema(), 'description': URL.description},
@@ -133,7 +119,7 @@ router.SCHEMAS.update({
         'type': 'object', 'additionalProperties': False,
         'properties': _WRITABLE,
         },
-    'WebhookPage': _page('Webhook'),
+    'WebhookPage': openapi.page_schema('Webhook'),
     'WebhookSecret': {
         'type': 'object',
         'required': ['secret', 'previous_secret_expires_at'],
@@ -189,7 +175,7 @@ router.SCHEMAS.update({
             'attempts': {'type': 'array', 'items': _ref('WebhookAttempt')},
             },
         },
-    'WebhookDeliveryPage': _page('WebhookDelivery'),
+    'WebhookDeliveryPage': openapi.page_schema('WebhookDelivery'),
     'WebhookTestResult': {
         'type': 'object',
         'required': ['succeeded', 'delivery'],

@@ -61,6 +61,47 @@ RATE_LIMIT_HEADERS = {
     }
 
 
+def page_schema(name):
+    "Return the schema of a page of records of the schema name"
+    return {
+        'type': 'object',
+        'required': ['data', 'next_cursor'],
+        'properties': {
+            'data': {'type': 'array',
+                'items': {'$ref': f'#/components/schemas/{name}'}},
+            'next_cursor': {
+                'type': ['string', 'null'],
+                'description': "Cursor of the next page; null on the "
+                "last page"},
+            },
+        }
+
+
+def conditional_rules(resource):
+    """Return the anyOf alternatives that the create and the update
+    bodies of a resource must each satisfy"""
+    create_rules, update_rules = [], []
+    if resource.required_one_of:
+        create_rules.append([
+                {'required': [n], 'properties': {n: {'type': 'string',
+                            'minLength': 1,
+                            'pattern': f'^{not_blank_pattern()}$'}}}
+                for n in resource.required_one_of])
+    for needed, (other, values, given) in resource.required_when.items():
+        others = {'enum': [v for v in resource.attributes[other].choices
+                if v not in values]}
+        value = resource.attributes[needed].value_schema()
+        # Either other has none of the values, or needed has a value.
+        create_rules.append([
+                {'properties': {other: others}},
+                {'required': [needed] if given else [],
+                    'properties': {needed: value}}])
+        update_rules.append([
+                {'properties': {other: others}},
+                {'properties': {needed: value}}])
+    return create_rules, update_rules
+
+
 def resource_schemas(resource):
     name = resource.schema_name
     # NOTE: the record schema repeats the rules of input (patterns and
@@ -83,25 +124,7 @@ def resource_schemas(resource):
         'type': 'object', 'additionalProperties': False,
         'properties': copy.deepcopy(writable),
         }
-    create_rules, update_rules = [], []
-    if resource.required_one_of:
-        create_rules.append([
-                {'required': [n], 'properties': {n: {'type': 'string',
-                            'minLength': 1,
-                            'pattern': f'^{not_blank_pattern()}$'}}}
-                for n in resource.required_one_of])
-    for needed, (other, values, given) in resource.required_when.items():
-        others = {'enum': [v for v in resource.attributes[other].choices
-                if v not in values]}
-        value = resource.attributes[needed].value_schema()
-        # Either other has none of the values, or needed has a value.
-        create_rules.append([
-                {'properties': {other: others}},
-                {'required': [needed] if given else [],
-                    'properties': {needed: value}}])
-        update_rules.append([
-                {'properties': {other: others}},
-                {'properties': {needed: value}}])
+    create_rules, update_rules = conditional_rules(resource)
     for schema, rules in [(create, create_rules), (update, update_rules)]:
         if rules:
             schema['allOf'] = [{'anyOf': rule} for rule in rules]
@@ -119,18 +142,7 @@ def resource_schemas(resource):
             },
         f'{name}Create': create,
         f'{name}Update': update,
-        f'{name}Page': {
-            'type': 'object',
-            'required': ['data', 'next_cursor'],
-            'properties': {
-                'data': {'type': 'array',
-                    'items': {'$ref': f'#/components/schemas/{name}'}},
-                'next_cursor': {
-                    'type': ['string', 'null'],
-                    'description': "Cursor of the next page; null on the "
-                    "last page"},
-                },
-            },
+        f'{name}Page': page_schema(name),
         }
 
 
