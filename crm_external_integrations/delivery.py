@@ -403,8 +403,8 @@ class Delivery(ModelSQL, ModelView):
             # longer than its lease, and the delivery then belongs to the
             # sender that claimed it since: its attempt is logged, its
             # state left alone.
-            deleted = [i for i in ids if i not in tokens]
-            lost = [i for i in ids
+            deleted = [i for i in results if i not in tokens]
+            lost = [i for i in results
                 if i in tokens and tokens[i] != claim.token]
             for delivery_id in deleted:
                 logger.info(
@@ -432,7 +432,7 @@ class Delivery(ModelSQL, ModelView):
                         [table.lease_token, table.lease_expires_at],
                         [Null, Null], where=table.id.in_(released)))
                 logger.info(
-                    "deliveries %s released unsent, their lease was ending",
+                    "deliveries %s released unsent for the next claim",
                     ', '.join(map(str, released)))
             transaction.commit()
 

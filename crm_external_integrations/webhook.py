@@ -89,9 +89,8 @@ class Webhook(ModelSQL, ModelView):
         transaction = Transaction()
         subscriptions = _subscriptions.get(transaction)
         if subscriptions is None:
-            # Every change to a subscribed model asks, in its own
-            # transaction, so one plain query does instead of a search
-            # and a read.
+            # Every change to a subscribed model calls this in its own
+            # transaction, so one plain query replaces a search and a read.
             table = cls.__table__()
             cursor = transaction.connection.cursor()
             cursor.execute(*table.select(

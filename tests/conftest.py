@@ -127,11 +127,12 @@ class Client:
     def delete(self, path, **kwargs):
         return self.request('DELETE', path, **kwargs)
 
-    def walk(self, path, params=None):
-        "Return every record of a list, following next_cursor"
+    def walk(self, path, params=None, max_pages=200):
+        """Return every record of a list, following next_cursor; fail if
+        the cursors never end"""
         params = dict(params or {})
         records = []
-        while True:
+        for _ in range(max_pages):
             response = self.get(path, params=params)
             assert response.status_code == 200, response.text
             page = response.json()
@@ -139,3 +140,4 @@ class Client:
             if not page['next_cursor']:
                 return records
             params['cursor'] = page['next_cursor']
+        raise AssertionError(f"the walk did not end after {max_pages} pages")

@@ -219,7 +219,8 @@ class Server:
                 return self
             except requests.ConnectionError:
                 time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer in {timeout} s")
+        raise RuntimeError(
+            f"{self.name} did not respond within {timeout} s")
 
     def stop(self):
         if self.process and self.process.poll() is None:

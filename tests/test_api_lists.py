@@ -22,18 +22,9 @@ def create(client, resource, body):
     return response.json()
 
 
-def walk(client, resource, params, max_pages=200):
-    "Return the records of a list; fail if the cursors never end"
-    params, records = dict(params), []
-    for _ in range(max_pages):
-        response = client.get(f'/{resource}', params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        records.extend(page['data'])
-        if not page['next_cursor']:
-            return records
-        params['cursor'] = page['next_cursor']
-    raise AssertionError(f"the walk did not end after {max_pages} pages")
+def walk(client, resource, params):
+    "Return the records of a list of resource"
+    return client.walk(f'/{resource}', params)
 
 
 def walk_ids(client, resource, params):

@@ -148,8 +148,8 @@ def test_killed_workers_lose_no_delivery(
 
 
 def race(client, environment, database, workdir, name, webhook, count):
-    """Send the deliveries of webhook with two trytond-worker processes,
-    two pool processes each, racing for them; return them when delivered
+    """Send the deliveries of webhook with two racing trytond-worker
+    processes of two pool processes each, and return them once delivered
 
     With requeue_after at 0, every scan queues every due delivery again,
     so the workers race for the same deliveries all along."""
